@@ -1,0 +1,138 @@
+"""The lab's Debian bookworm image: built once with debootstrap, cached as a zstd tarball.
+
+The cache key is a hash of the recipe below, so changing the package list or the preparation
+steps builds a new image instead of silently reusing a stale one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from postwright.errors import PostwrightError
+from postwright.lab.plan import LabPaths
+from postwright.system import run
+
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "python3",
+    "python3-apt",
+    "iproute2",
+    "iputils-ping",
+    "netbase",
+    "procps",
+    "ca-certificates",
+    "apt-utils",
+    "less",
+)
+# Timers that would grab the dpkg lock or do disk work in the middle of a converge.
+MASKED_UNITS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+    "systemd-timesyncd.service",
+)
+_RECIPE_VERSION = "1"
+DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's own apt uses (the only one known to be reachable)."""
+    for source in (DEBIAN_SOURCES, Path("/etc/apt/sources.list")):
+        if not source.exists():
+            continue
+        for line in source.read_text().splitlines():
+            words = line.split()
+            if words[:1] == ["URIs:"] and len(words) > 1 and "security" not in words[1]:
+                return words[1].rstrip("/")
+            if words[:1] == ["deb"] and len(words) > 2 and "security" not in words[-2]:
+                return words[1].rstrip("/")
+    raise PostwrightError(f"cannot find a Debian mirror in {DEBIAN_SOURCES} or sources.list")
+
+
+def image_path(paths: LabPaths) -> Path:
+    recipe = "\n".join((_RECIPE_VERSION, SUITE, *PACKAGES, *MASKED_UNITS))
+    key = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+    return paths.cache / "images" / f"{SUITE}-{key}.tar.zst"
+
+
+@contextlib.contextmanager
+def _locked(lock_file: Path) -> Iterator[None]:
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def ensure_image(paths: LabPaths) -> Path:
+    """Return the cached image, building it first if it does not exist yet."""
+    image = image_path(paths)
+    if image.exists():
+        return image
+    with _locked(image.with_suffix(".lock")):
+        if not image.exists():  # another process may have built it while we waited
+            _build(image)
+    return image
+
+
+def _build(image: Path) -> None:
+    mirror = debian_mirror()
+    started = time.monotonic()
+    print(f"building the lab image {image.name} with debootstrap (once, about a minute)",
+          file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="image-", dir=image.parent) as work:
+        root = Path(work) / "rootfs"
+        try:
+            run(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={','.join(PACKAGES)}",
+                    SUITE,
+                    str(root),
+                    mirror,
+                ],
+                timeout=900,
+            )
+        finally:
+            # debootstrap can leave /proc (and /sys) mounted inside the new root
+            for mount in ("proc", "sys"):
+                subprocess.run(["umount", "-l", str(root / mount)], capture_output=True,
+                               check=False)
+        _prepare(root, mirror)
+        partial = image.with_suffix(".partial")
+        run(
+            ["tar", "--numeric-owner", "--one-file-system", "--zstd", "-C", str(root),
+             "-cf", str(partial), "."],
+            timeout=300,
+        )
+        partial.rename(image)
+    print(f"lab image built in {time.monotonic() - started:.0f} s: {image}", file=sys.stderr)
+
+
+def _prepare(root: Path, mirror: str) -> None:
+    """Make the debootstrapped tree a bootable, quiet, network-less lab image."""
+    (root / "etc/apt/sources.list").write_text(
+        f"deb {mirror} {SUITE} main\n"
+        f"deb {mirror} {SUITE}-updates main\n"
+        f"deb {mirror}-security {SUITE}-security main\n"
+    )
+    # Every host gets its own machine-id when it is created (see machine.py).
+    (root / "etc/machine-id").unlink(missing_ok=True)
+    run(["systemctl", f"--root={root}", "mask", *MASKED_UNITS])
+    shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
+    (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
+    for cache in (root / "var/lib/apt/lists").glob("*_dists_*"):
+        cache.unlink()

@@ -1,0 +1,284 @@
+"""One lab host: a systemd-nspawn container booting systemd in its own network namespace.
+
+The host has no systemd (PID 1 is not systemd here), so containers run with `--register=no
+--keep-unit`, detached from the calling process; the container's init is found as the
+`systemd` child of the nspawn process and Ansible enters it with nsenter.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from postwright.errors import PostwrightError
+from postwright.lab import network
+from postwright.lab.plan import (
+    CONTROLLER4,
+    DNS_HOST_NUMBER,
+    Addresses,
+    HostKind,
+    LabPaths,
+    netns_name,
+)
+from postwright.lab.proxy import proxy_url
+from postwright.system import run
+
+BOOT_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+NSENTER = ("nsenter", "--mount", "--uts", "--ipc", "--net", "--pid")
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    """What the lab remembers about a host it created (host.json)."""
+
+    name: str
+    kind: HostKind
+    addresses: Addresses
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "name": self.name,
+                "kind": self.kind.value,
+                "ipv4": str(self.addresses.ipv4),
+                "ipv6": str(self.addresses.ipv6),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> HostRecord:
+        data = json.loads(text)
+        return cls(
+            name=data["name"],
+            kind=HostKind(data["kind"]),
+            addresses=Addresses(
+                ipv4=ipaddress.IPv4Address(data["ipv4"]),
+                ipv6=ipaddress.IPv6Address(data["ipv6"]),
+            ),
+        )
+
+
+class Machine:
+    """A lab host on disk and, when running, its nspawn process."""
+
+    def __init__(self, paths: LabPaths, name: str) -> None:
+        self.name = name
+        self.dir = paths.hosts / name
+        self.rootfs = self.dir / "rootfs"
+        self._record_file = self.dir / "host.json"
+        self._pid_file = self.dir / "nspawn.pid"
+        self.console_log = self.dir / "console.log"
+
+    # --- state -----------------------------------------------------------------------------
+
+    @property
+    def record(self) -> HostRecord | None:
+        try:
+            return HostRecord.from_json(self._record_file.read_text())
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def nspawn_pid(self) -> int | None:
+        """PID of this host's systemd-nspawn process, if it is still alive. The pid file holds
+        the pid and the process start time, so a reused pid is never mistaken for ours."""
+        try:
+            pid, start_time = (int(word) for word in self._pid_file.read_text().split())
+        except (OSError, ValueError):
+            return None
+        proc = _Proc.read(pid)
+        alive = proc is not None and proc.state != "Z" and proc.start_time == start_time
+        return pid if alive else None
+
+    def leader_pid(self) -> int | None:
+        """PID (in the controller's PID namespace) of the container's systemd."""
+        parent = self.nspawn_pid()
+        return _child_named(parent, "systemd") if parent else None
+
+    def system_state(self, timeout: float = 5) -> str:
+        """`systemctl is-system-running` inside the host, or `stopped`."""
+        leader = self.leader_pid()
+        if leader is None:
+            return "stopped"
+        try:
+            done = subprocess.run(
+                [*NSENTER, f"--target={leader}", "--", "systemctl", "is-system-running"],
+                capture_output=True, text=True, timeout=timeout, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return "unresponsive"
+        return done.stdout.strip() or "starting"
+
+    def exec(self, *argv: str, timeout: float = 60,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the host."""
+        leader = self.leader_pid()
+        if leader is None:
+            raise PostwrightError(f"lab host {self.name} is not running")
+        return run([*NSENTER, f"--target={leader}", "--", *argv], timeout=timeout, check=check)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def create(self, record: HostRecord, image: Path) -> None:
+        """Unpack the image, wire the network, boot systemd and wait until it is running.
+        On failure everything this call made is removed again."""
+        try:
+            self.dir.mkdir(parents=True)
+            self._record_file.write_text(record.to_json())
+            self.rootfs.mkdir()
+            run(["tar", "--numeric-owner", "--zstd", "-C", str(self.rootfs), "-xf", str(image)],
+                timeout=300)
+            self._customise(record)
+            network.host_network_up(self.name, record.addresses)
+            self._boot()
+            self._wait_running()
+        except BaseException:
+            self.destroy()
+            raise
+
+    def destroy(self) -> None:
+        """Power the host off, remove its namespace and its files; safe to call at any point."""
+        self._stop()
+        network.host_network_down(self.name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        # nspawn keeps a mount-propagation directory per machine on the controller
+        shutil.rmtree(Path("/run/systemd/nspawn/propagate") / self.name, ignore_errors=True)
+
+    def _customise(self, record: HostRecord) -> None:
+        etc = self.rootfs / "etc"
+        (etc / "hostname").write_text(f"{self.name}\n")
+        (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
+        (etc / "hosts").write_text(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            f"{record.addresses.ipv4}\t{self.name}\n{record.addresses.ipv6}\t{self.name}\n"
+        )
+        # Mail hosts resolve through the lab DNS host; the DNS host answers for itself.
+        dns = Addresses.for_number(DNS_HOST_NUMBER)
+        resolvers = ["127.0.0.1"] if record.kind is HostKind.DNS else [str(dns.ipv4), str(dns.ipv6)]
+        resolv = etc / "resolv.conf"
+        resolv.unlink(missing_ok=True)
+        resolv.write_text("".join(f"nameserver {ip}\n" for ip in resolvers)
+                          + "options timeout:1 attempts:2\n")
+        (etc / "apt/apt.conf.d/01postwright-proxy").write_text(
+            f'// the lab has no route out; packages come through the controller {CONTROLLER4}\n'
+            f'Acquire::http::Proxy "{proxy_url()}";\n'
+        )
+
+    def _boot(self) -> None:
+        argv = [
+            "systemd-nspawn",
+            f"--directory={self.rootfs}",
+            f"--machine={self.name}",
+            "--boot",
+            # no machined/systemd on the controller: do not register, stay in our cgroup
+            "--register=no",
+            "--keep-unit",
+            f"--network-namespace-path=/run/netns/{netns_name(self.name)}",
+            "--resolv-conf=off",
+            "--timezone=off",
+            "--link-journal=no",
+            "--console=pipe",
+        ]
+        with self.console_log.open("wb") as log:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        proc = _Proc.read(process.pid)
+        start_time = proc.start_time if proc else 0
+        self._pid_file.write_text(f"{process.pid} {start_time}\n")
+
+    def _wait_running(self) -> None:
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        state = "starting"
+        while time.monotonic() < deadline:
+            if self.nspawn_pid() is None:
+                raise PostwrightError(
+                    f"lab host {self.name} exited while booting:\n{self._console_tail()}")
+            state = self.system_state(timeout=5) if self.leader_pid() else "starting"
+            if state in ("running", "degraded"):
+                break
+            time.sleep(0.1)
+        else:
+            raise PostwrightError(
+                f"lab host {self.name} did not finish booting in {BOOT_TIMEOUT:.0f} s "
+                f"(systemd says {state!r}):\n{self._console_tail()}")
+        if state == "degraded":
+            failed = self.exec("systemctl", "--failed", "--plain", "--no-legend",
+                               check=False).stdout
+            raise PostwrightError(f"lab host {self.name} booted with failed units:\n{failed}")
+
+    def _stop(self) -> None:
+        pid = self.nspawn_pid()
+        if pid is None:
+            return
+        # First SIGTERM: nspawn asks the container's systemd for a clean poweroff.
+        # A second SIGTERM makes nspawn terminate the container at once; SIGKILL is last.
+        for sig, grace in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGTERM, 5.0),
+                           (signal.SIGKILL, 5.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+            if _wait_gone(pid, grace):
+                return
+        raise PostwrightError(f"lab host {self.name}: systemd-nspawn {pid} does not stop")
+
+    def _console_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.console_log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no console output)"
+
+
+@dataclass(frozen=True)
+class _Proc:
+    """The fields of /proc/PID/stat we rely on."""
+
+    comm: str
+    state: str
+    ppid: int
+    start_time: int  # clock ticks since boot: tells a process apart from a later one with its pid
+
+    @classmethod
+    def read(cls, pid: int) -> _Proc | None:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = text.rsplit(")", 1)[1].split()
+        return cls(comm=text[text.index("(") + 1 : text.rindex(")")], state=fields[0],
+                   ppid=int(fields[1]), start_time=int(fields[19]))
+
+
+def _child_named(parent: int, comm: str) -> int | None:
+    for entry in Path("/proc").glob("[0-9]*"):
+        proc = _Proc.read(int(entry.name))
+        if proc is not None and proc.ppid == parent and proc.comm == comm:
+            return int(entry.name)
+    return None
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            reaped, _ = os.waitpid(pid, os.WNOHANG)  # our own child when booted by this process
+            if reaped == pid:
+                return True
+        except ChildProcessError:
+            pass
+        proc = _Proc.read(pid)
+        if proc is None or proc.state == "Z":
+            return True
+        time.sleep(0.1)
+    return False

@@ -1,0 +1,154 @@
+"""Lab networking: one bridge in a private namespace, one namespace per host, no way out.
+
+Layout:
+    root ns  pwlab0 198.51.100.1 2001:db8::1 ──veth── uplink ┐
+                                                             br0  (in netns pw-lab)
+    netns pw-NAME  host0 198.51.100.N 2001:db8::N ──veth── pw-NAME ┘
+
+Hosts get no default route and this module never enables forwarding, so a host reaches only the
+lab bridge: the other hosts and the controller (its apt proxy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import subprocess
+from pathlib import Path
+
+from postwright.errors import PostwrightError
+from postwright.lab.plan import (
+    BRIDGE,
+    CONTROLLER4,
+    CONTROLLER6,
+    GUEST_IFACE,
+    LAB_NET4,
+    LAB_NET6,
+    LAB_NETNS,
+    UPLINK_LAB,
+    UPLINK_ROOT,
+    Addresses,
+    lab_link_name,
+    netns_name,
+)
+from postwright.system import run
+
+NETNS_DIR = Path("/run/netns")
+
+
+def netns_exists(name: str) -> bool:
+    return (NETNS_DIR / name).exists()
+
+
+def conflicting_routes() -> list[str]:
+    """Routes of this machine (outside the lab uplink) that overlap the lab networks. Using
+    the lab networks then would hijack real traffic, so `lab up` refuses instead."""
+    conflicts = []
+    for family, lab_net in (("-4", LAB_NET4), ("-6", LAB_NET6)):
+        routes = json.loads(run(["ip", "-j", family, "route", "show"]).stdout or "[]")
+        for route in routes:
+            dst = route.get("dst", "")
+            if route.get("dev") == UPLINK_ROOT or dst in ("", "default"):
+                continue
+            try:
+                overlaps = ipaddress.ip_network(dst, strict=False).overlaps(lab_net)
+            except ValueError:
+                continue
+            if overlaps:
+                conflicts.append(f"{dst} dev {route.get('dev')}")
+    return conflicts
+
+
+def lab_network_up() -> bool:
+    """Create the lab bridge and the controller's uplink; return True when it was created now."""
+    if netns_exists(LAB_NETNS):
+        return False
+    conflicts = conflicting_routes()
+    if conflicts:
+        raise PostwrightError(
+            f"the lab networks {LAB_NET4} / {LAB_NET6} overlap this machine's own routes "
+            f"({'; '.join(conflicts)}); the lab will not shadow them")
+    run(["ip", "netns", "add", LAB_NETNS])
+    try:
+        _ip_batch(
+            f"link add {UPLINK_ROOT} type veth peer name {UPLINK_LAB} netns {LAB_NETNS}",
+            f"addr add {CONTROLLER4}/{LAB_NET4.prefixlen} dev {UPLINK_ROOT}",
+            # nodad: the address is usable at once instead of after duplicate detection
+            f"addr add {CONTROLLER6}/{LAB_NET6.prefixlen} dev {UPLINK_ROOT} nodad",
+            f"link set {UPLINK_ROOT} up",
+        )
+        _ip_batch(
+            "link set lo up",
+            f"link add {BRIDGE} type bridge",
+            f"link set {BRIDGE} up",
+            f"link set {UPLINK_LAB} master {BRIDGE} up",
+            netns=LAB_NETNS,
+        )
+    except Exception:
+        lab_network_down()
+        raise
+    return True
+
+
+def lab_network_down() -> None:
+    """Remove the uplink and the bridge namespace; safe when they do not exist."""
+    _quiet("ip", "link", "del", UPLINK_ROOT)
+    if netns_exists(LAB_NETNS):
+        run(["ip", "netns", "del", LAB_NETNS])
+    release_netns_dir()
+
+
+def host_network_up(host: str, addresses: Addresses) -> None:
+    """Create the host's namespace, wire it to the bridge and give it its two addresses."""
+    ns, link = netns_name(host), lab_link_name(host)
+    run(["ip", "netns", "add", ns])
+    try:
+        _ip_batch(
+            f"link add {link} type veth peer name {GUEST_IFACE} netns {ns}",
+            f"link set {link} master {BRIDGE} up",
+            netns=LAB_NETNS,
+        )
+        _ip_batch(
+            "link set lo up",
+            f"addr add {addresses.ipv4}/{LAB_NET4.prefixlen} dev {GUEST_IFACE}",
+            f"addr add {addresses.ipv6}/{LAB_NET6.prefixlen} dev {GUEST_IFACE} nodad",
+            f"link set {GUEST_IFACE} up",
+            netns=ns,
+        )
+    except Exception:
+        host_network_down(host)
+        raise
+
+
+def host_network_down(host: str) -> None:
+    """Delete the host's namespace (its veth pair goes with it); safe when it is gone."""
+    _quiet("ip", "-n", LAB_NETNS, "link", "del", lab_link_name(host))
+    if netns_exists(netns_name(host)):
+        run(["ip", "netns", "del", netns_name(host)])
+
+
+def host_addresses(host: str) -> list[str]:
+    """The global addresses configured inside a host's namespace, as `ip` reports them."""
+    if not netns_exists(netns_name(host)):
+        return []
+    out = run(["ip", "-n", netns_name(host), "-brief", "addr", "show", GUEST_IFACE],
+              check=False).stdout.split()
+    return [word.split("/")[0] for word in out[2:] if not word.startswith("fe80:")]
+
+
+def release_netns_dir() -> None:
+    """`ip netns add` bind-mounts /run/netns onto itself; undo that once no namespace is left,
+    so a lab that is down leaves no mount behind."""
+    if NETNS_DIR.is_dir() and not any(NETNS_DIR.iterdir()):
+        _quiet("umount", str(NETNS_DIR))
+
+
+def _ip_batch(*commands: str, netns: str | None = None) -> None:
+    argv = ["ip", *(["-n", netns] if netns else []), "-batch", "-"]
+    run(argv, input_text="\n".join(commands) + "\n")
+
+
+def _quiet(*argv: str) -> None:
+    with contextlib.suppress(OSError):
+        subprocess.run(list(argv), capture_output=True, check=False, timeout=30)
