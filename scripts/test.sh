@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, lints everything, then runs every test tier
-# (unit tests, and lab tests that boot real hosts). Run as root on Debian 12.
+# The test command: installs what is missing, lints everything, then runs every test tier:
+# unit tests, lab tests that boot real hosts, and the molecule scenario (converge the roles on
+# a lab host, check idempotence, verify with the host suite and real clients). Run as root on
+# Debian 12. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,5 +13,9 @@ ruff check checks tests
 mypy
 yamllint --strict .
 ansible-lint
-echo "== tests"
+
+echo "== unit and lab tests"
 pytest "$@"
+
+echo "== molecule: converge, idempotence, verify on a lab host"
+molecule test

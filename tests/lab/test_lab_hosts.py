@@ -54,7 +54,8 @@ def test_host_reaches_the_dns_host_but_has_no_route_out(lab: dict[str, dict[str,
     routes = postwright("lab", "shell", "labt1", "--", "ip", "route", "show", "default").stdout
     routes6 = postwright("lab", "shell", "labt1", "--", "ip", "-6", "route", "show",
                          "default").stdout
-    assert routes.strip() == "" and routes6.strip() == ""
+    assert routes.strip() == ""
+    assert routes6.strip() == ""
 
 
 def test_ansible_reaches_every_host_through_the_generated_inventory(

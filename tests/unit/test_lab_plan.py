@@ -41,7 +41,8 @@ def test_host_numbers_give_matching_dual_stack_addresses() -> None:
     addresses = Addresses.for_number(10)
     assert addresses.ipv4 == ipaddress.IPv4Address("198.51.100.10")
     assert addresses.ipv6 == ipaddress.IPv6Address("2001:db8::10")
-    assert addresses.ipv4 in LAB_NET4 and addresses.ipv6 in LAB_NET6
+    assert addresses.ipv4 in LAB_NET4
+    assert addresses.ipv6 in LAB_NET6
 
 
 @pytest.mark.parametrize(

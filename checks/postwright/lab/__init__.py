@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from postwright.dns.names import domain
 from postwright.errors import PostwrightError, UsageError
 from postwright.lab import network
+from postwright.lab.dns_server import DEFAULT_ZONES, setup_dns_server
 from postwright.lab.image import ensure_image
 from postwright.lab.inventory import InventoryHost, render_inventory
 from postwright.lab.machine import HostRecord, Machine
@@ -26,9 +28,7 @@ from postwright.lab.plan import (
     DNS_HOST_NAME,
     DNS_HOST_NUMBER,
     FIRST_MAIL_NUMBER,
-    LAB_NETNS,
     LAST_HOST_NUMBER,
-    PREFIX,
     Addresses,
     HostKind,
     LabPaths,
@@ -101,14 +101,16 @@ class Lab:
 
     # --- changes -------------------------------------------------------------------------
 
-    def up(self, requests: Sequence[HostRequest]) -> list[HostStatus]:
-        """Bring up the requested hosts plus the lab DNS host; hosts already running stay as
-        they are. Returns the status of every lab host."""
+    def up(self, requests: Sequence[HostRequest],
+           dns_zones: Sequence[str] = DEFAULT_ZONES) -> list[HostStatus]:
+        """Bring up the requested hosts plus the lab DNS host (serving `dns_zones` and the lab's
+        reverse zones); hosts already running stay as they are. Returns every host's status."""
         require_root()
         absent = missing_tools(REQUIRED_TOOLS)
         if absent:
             raise UsageError(f"missing tools: {', '.join(absent)} (run `make setup` first)")
         wanted = self._with_dns_host(requests)
+        zones = tuple(domain("--dns-zone", zone) for zone in dns_zones)
         self.paths.hosts.mkdir(parents=True, exist_ok=True)
         with self._locked():
             new = self._plan_new_hosts(wanted)  # raises before anything is changed
@@ -116,7 +118,7 @@ class Lab:
             ensure_apt_proxy()
             created_network = network.lab_network_up()
             try:
-                self._create_all(new, image)
+                self._create_all(new, image, zones)
             except BaseException:
                 if created_network and not self.machines():
                     network.lab_network_down()
@@ -135,8 +137,11 @@ class Lab:
             _parallel(lambda machine: machine.destroy(), targets)
             if not names:
                 self._remove_strays()
-            if not self.machines():
+            # The bridge stays while any lab host namespace is left (even one made from
+            # another state directory): tearing it down would cut those hosts off.
+            if not self.machines() and not network.host_namespaces():
                 network.lab_network_down()
+            if not self.machines():
                 self.paths.inventory.unlink(missing_ok=True)
             else:
                 self._write_inventory()
@@ -189,9 +194,17 @@ class Lab:
                 return candidate
         raise PostwrightError("the lab network has no free address left")
 
-    def _create_all(self, records: Sequence[HostRecord], image: Path) -> None:
+    def _create_all(self, records: Sequence[HostRecord], image: Path,
+                    zones: tuple[str, ...]) -> None:
         def create(record: HostRecord) -> None:
-            Machine(self.paths, record.name).create(record, image)
+            machine = Machine(self.paths, record.name)
+            machine.create(record, image)
+            if record.kind is HostKind.DNS:
+                try:
+                    setup_dns_server(machine, record.addresses, self.paths, zones)
+                except BaseException:
+                    machine.destroy()
+                    raise
 
         failures = _parallel(create, records, collect=True)
         if failures:
@@ -209,11 +222,11 @@ class Lab:
         self.paths.inventory.write_text(render_inventory(hosts))
 
     def _remove_strays(self) -> None:
-        """Namespaces with the lab prefix that no host owns (left by a killed run)."""
-        if network.NETNS_DIR.is_dir():
-            for ns in network.NETNS_DIR.iterdir():
-                if ns.name.startswith(PREFIX) and ns.name != LAB_NETNS:
-                    network.host_network_down(ns.name.removeprefix(PREFIX))
+        """Lab host namespaces no process lives in any more (left by a killed run); a namespace
+        with processes belongs to a running host and is never touched."""
+        for host in network.host_namespaces():
+            if not network.netns_has_processes(host):
+                network.host_network_down(host)
         shutil.rmtree(self.paths.hosts, ignore_errors=True)
 
     @contextlib.contextmanager

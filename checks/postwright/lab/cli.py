@@ -13,6 +13,7 @@ from typing import Any
 
 from postwright.errors import UsageError
 from postwright.lab import HostRequest, HostStatus, Lab, require_root
+from postwright.lab.dns_server import DEFAULT_ZONES
 from postwright.lab.machine import NSENTER
 from postwright.lab.plan import Addresses, HostKind
 
@@ -28,6 +29,9 @@ def register(sub: Any) -> None:
                     help=f"host names (default: {' '.join(DEFAULT_HOSTS)})")
     up.add_argument("--ipv4", help="IPv4 address for the single NAME (default: next free)")
     up.add_argument("--ipv6", help="IPv6 address for the single NAME (default: next free)")
+    up.add_argument("--dns-zone", action="append", dest="dns_zones", metavar="ZONE",
+                    help="forward zone the lab DNS host serves (repeatable; default: "
+                         f"{' '.join(DEFAULT_ZONES)})")
     up.set_defaults(handler=_up)
 
     down = verbs.add_parser("down", help="stop lab hosts and remove everything the lab made")
@@ -67,7 +71,7 @@ def _requests(args: argparse.Namespace) -> list[HostRequest]:
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     lab = Lab()
-    hosts = lab.up(_requests(args))
+    hosts = lab.up(_requests(args), args.dns_zones or DEFAULT_ZONES)
     _print_table(hosts)
     print(f"\nlab up in {time.monotonic() - started:.1f} s; inventory: {lab.paths.inventory}")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -44,7 +45,7 @@ MASKED_UNITS = (
     "fstrim.timer",
     "systemd-timesyncd.service",
 )
-_RECIPE_VERSION = "1"
+_RECIPE_VERSION = "2"
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 
 
@@ -134,5 +135,12 @@ def _prepare(root: Path, mirror: str) -> None:
     run(["systemctl", f"--root={root}", "mask", *MASKED_UNITS])
     shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
     (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
-    for cache in (root / "var/lib/apt/lists").glob("*_dists_*"):
+    # No package lists in the image (they would go stale in the cache); make apt (and Ansible's
+    # cache_valid_time) see them as never updated, so the first install fetches fresh ones.
+    lists = root / "var/lib/apt/lists"
+    for cache in lists.glob("*_dists_*"):
         cache.unlink()
+    (root / "var/lib/apt/periodic/update-success-stamp").unlink(missing_ok=True)
+    for stale in (root / "var/cache/apt").glob("*.bin"):
+        stale.unlink()
+    os.utime(lists, (0, 0))

@@ -141,6 +141,8 @@ class Machine:
             network.host_network_up(self.name, record.addresses)
             self._boot()
             self._wait_running()
+            # for tools that find the host's init by file (e.g. molecule's host_vars)
+            (self.dir / "leader.pid").write_text(f"{self.leader_pid()}\n")
         except BaseException:
             self.destroy()
             raise

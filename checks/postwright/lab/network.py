@@ -26,6 +26,7 @@ from postwright.lab.plan import (
     LAB_NET4,
     LAB_NET6,
     LAB_NETNS,
+    PREFIX,
     UPLINK_LAB,
     UPLINK_ROOT,
     Addresses,
@@ -128,13 +129,22 @@ def host_network_down(host: str) -> None:
         run(["ip", "netns", "del", netns_name(host)])
 
 
-def host_addresses(host: str) -> list[str]:
-    """The global addresses configured inside a host's namespace, as `ip` reports them."""
-    if not netns_exists(netns_name(host)):
+def host_namespaces() -> list[str]:
+    """Names of the lab hosts that have a namespace (from any lab state directory)."""
+    if not NETNS_DIR.is_dir():
         return []
-    out = run(["ip", "-n", netns_name(host), "-brief", "addr", "show", GUEST_IFACE],
-              check=False).stdout.split()
-    return [word.split("/")[0] for word in out[2:] if not word.startswith("fe80:")]
+    return sorted(ns.name.removeprefix(PREFIX) for ns in NETNS_DIR.iterdir()
+                  if ns.name.startswith(PREFIX) and ns.name != LAB_NETNS)
+
+
+def netns_has_processes(host: str) -> bool:
+    return bool(run(["ip", "netns", "pids", netns_name(host)], check=False).stdout.strip())
+
+
+def routed_via_lab(ip: str) -> bool:
+    """True when this machine sends packets for `ip` into the lab (and nowhere else)."""
+    route = json.loads(run(["ip", "-j", "route", "get", ip], check=False).stdout or "[{}]")
+    return bool(route) and route[0].get("dev") == UPLINK_ROOT
 
 
 def release_netns_dir() -> None:

@@ -1,0 +1,191 @@
+"""`postwright probe HOST:PORT` and `postwright verify HOST`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from postwright.contract import load_contract
+from postwright.errors import UsageError
+from postwright.verify.credentials import read_password
+from postwright.verify.diagnosis import diagnose
+from postwright.verify.dialects import goodbye
+from postwright.verify.dnscheck import is_ip
+from postwright.verify.probe import Endpoint, Mode, Probe, classify, upgrade
+from postwright.verify.report import render_json, render_junit, render_text
+from postwright.verify.runner import VerifyOptions, local_literal, run_verify
+
+
+def register(sub: Any) -> None:
+    probe = sub.add_parser("probe", help="classify what one port speaks (STARTTLS, implicit "
+                           "TLS, plain, closed, filtered, tarpit)")
+    probe.add_argument("target", metavar="HOST:PORT", help="e.g. mx1.example.org:465, "
+                       "[2001:db8::25]:587")
+    probe.add_argument("--servername", help="SNI and certificate name (default: HOST if a name)")
+    probe.add_argument("--ca-file", help="trust only this CA bundle (default: system store)")
+    probe.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    probe.add_argument("--ehlo", help="EHLO name (default: an address literal of ours)")
+    probe.add_argument("--json", action="store_true", help="machine-readable output")
+    probe.set_defaults(handler=_probe)
+
+    verify = sub.add_parser("verify", help="check a mail host: ports, TLS, AUTH policy, relay, "
+                            "DNS, and (with --user) a real round trip")
+    verify.add_argument("host", metavar="HOST", help="host name or IP address")
+    verify.add_argument("--domain", help="mail domain (default: HOST minus its first label)")
+    verify.add_argument("--servername", help="SNI and certificate name when HOST is an IP")
+    verify.add_argument("--ca-file", help="trust only this CA bundle (default: system store)")
+    verify.add_argument("--resolver", metavar="IP[:PORT]", help="DNS server (default: system)")
+    verify.add_argument("--no-dns", action="store_true", help="skip the dns.* checks")
+    verify.add_argument("--port", action="append", default=[], metavar="SERVICE=N",
+                        help="non-standard port for a contract service, e.g. submission=2587")
+    verify.add_argument("--service", action="append", metavar="NAME",
+                        help="check only this contract service (repeatable)")
+    verify.add_argument("--deadline", type=float, default=20.0,
+                        help="global deadline in seconds (default 20)")
+    verify.add_argument("--timeout", type=float, default=5.0,
+                        help="per-step timeout in seconds (default 5)")
+    verify.add_argument("--user", help="test mailbox (user or user@domain) for the round trip")
+    verify.add_argument("--password-file", help="file whose first line is the password "
+                        "(else $POSTWRIGHT_PASSWORD, else a prompt)")
+    verify.add_argument("--receive-wait", type=float, default=10.0,
+                        help="seconds to wait for the test messages in IMAP (default 10)")
+    verify.add_argument("--dkim-selector", help="DKIM selector to check")
+    verify.add_argument("--ehlo", help="EHLO name (default: an address literal of ours)")
+    verify.add_argument("--json", metavar="FILE|-", help="write the JSON report here")
+    verify.add_argument("--junit", metavar="FILE", help="write a JUnit XML report here")
+    verify.set_defaults(handler=_verify)
+
+
+def parse_target(target: str) -> tuple[str, int]:
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise UsageError(f"want HOST:PORT, got {target!r}")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not 0 < int(port) < 65536:
+        raise UsageError(f"port out of range: {port}")
+    return host, int(port)
+
+
+def parse_ports(items: list[str]) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    contract = load_contract()
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not value.isdigit() or not 0 < int(value) < 65536:
+            raise UsageError(f"--port wants SERVICE=N, got {item!r}")
+        if name not in contract.services:
+            raise UsageError(f"--port: unknown service {name!r} (known: "
+                             f"{', '.join(contract.services)})")
+        ports[name] = int(value)
+    return ports
+
+
+def _positive(value: float, option: str) -> float:
+    if value <= 0:
+        raise UsageError(f"{option} must be positive")
+    return value
+
+
+def _resolve_one(host: str) -> str:
+    if is_ip(host):
+        return host
+    import socket
+
+    try:
+        return str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
+    except OSError as exc:
+        raise UsageError(f"cannot resolve {host}: {exc}") from None
+
+
+async def probe_port(host: str, port: int, *, servername: str | None = None,
+                     ca_file: str | None = None, timeout: float = 5.0,
+                     ehlo: str | None = None) -> Probe:
+    """Classify one port and, for STARTTLS, fill in the TLS facts (at most 3 connections)."""
+    ip = _resolve_one(host)
+    service = load_contract().by_port(port)
+    name = servername or (None if is_ip(host) else host)
+    ep = Endpoint(ip, port, service.protocol if service else "smtp", name, ca_file,
+                  ehlo or await local_literal(ip, port))
+    result = await classify(ep, timeout)
+    if result.mode is Mode.STARTTLS:
+        await upgrade(result, timeout)
+    if result.conn:
+        await goodbye(result.conn, result.protocol or "smtp")
+        result.conn = None
+    return result
+
+
+def probe_json(result: Probe) -> dict[str, Any]:
+    service = load_contract().by_port(result.endpoint.port)
+    return {
+        "host": result.endpoint.ip,
+        "port": result.endpoint.port,
+        "mode": result.mode.value,
+        "tls": result.tls.to_dict() if result.tls else None,
+        "banner": result.banner,
+        "diagnosis": diagnose(result, service).summary,
+    }
+
+
+def _probe(args: argparse.Namespace) -> int:
+    host, port = parse_target(args.target)
+    result = asyncio.run(probe_port(host, port, servername=args.servername,
+                                    ca_file=args.ca_file,
+                                    timeout=_positive(args.timeout, "--timeout"),
+                                    ehlo=args.ehlo))
+    service = load_contract().by_port(port)
+    diag = diagnose(result, service)
+    if args.json:
+        data = probe_json(result)
+        data["host"] = host
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"{host}:{port}  {result.mode.value}  ({result.elapsed:.2f} s, "
+              f"{result.connections} connection(s))")
+        if result.banner:
+            print(f"banner: {result.banner.splitlines()[0]}")
+        if result.tls:
+            t = result.tls
+            print(f"tls: {t.version or '-'} {t.cipher or ''} trusted={t.trusted} "
+                  f"{t.verify_error or t.error or ''}".rstrip())
+        print(diag.summary)
+        if diag.remedy:
+            print(f"-> {diag.remedy}")
+    return 0 if diag.status.value in ("pass", "warn") else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    password = None
+    if args.user:
+        password = read_password(args.password_file)
+    elif args.password_file:
+        raise UsageError("--password-file without --user")
+    opts = VerifyOptions(
+        host=args.host, domain=args.domain, servername=args.servername, ca_file=args.ca_file,
+        resolver=args.resolver, ports=parse_ports(args.port), services=args.service,
+        deadline=_positive(args.deadline, "--deadline"),
+        step_timeout=_positive(args.timeout, "--timeout"),
+        receive_wait=args.receive_wait, user=args.user, password=password,
+        dkim_selector=args.dkim_selector, ehlo_name=args.ehlo, dns=not args.no_dns,
+    )
+    if args.service:
+        contract = load_contract()
+        for name in args.service:
+            if name not in contract.services:
+                raise UsageError(f"--service: unknown service {name!r}")
+    report = run_verify(opts)
+    if args.json:
+        text = render_json(report)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n", encoding="utf-8")
+    if args.junit:
+        Path(args.junit).write_text(render_junit(report) + "\n", encoding="utf-8")
+    if args.json != "-":
+        render_text(report, sys.stdout, colour=sys.stdout.isatty())
+    return report.exit_code

@@ -1,0 +1,77 @@
+"""A malformed inventory fails in the validation play, with a clear message, before any task
+reaches a host. The host here cannot be reached at all (its nsenter PID does not exist), so a
+run that got as far as touching it would say "unreachable" instead."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "playbooks/site.yml"),
+            "-i", str(REPO / "inventories/example")]
+
+
+@pytest.fixture(scope="module")
+def unreachable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    inventory = tmp_path_factory.mktemp("inv") / "unreachable.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"mx1": {
+        "ansible_connection": "community.docker.nsenter", "ansible_nsenter_pid": 2**22 + 7}}}}))
+    return inventory
+
+
+def converge(unreachable: Path, overrides: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PLAYBOOK, "-i", str(unreachable), "-e", json.dumps(overrides)],
+                          capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
+
+
+def test_the_example_inventory_passes_validation(unreachable: Path) -> None:
+    done = converge(unreachable, {})
+    assert "Validate the inventory" in done.stdout
+    # validation passed; the next play is the first to try the host, and cannot reach it
+    assert "Gathering Facts" in done.stdout
+    assert "unreachable=1" in done.stdout or "UNREACHABLE" in done.stdout or \
+        "Failed to connect" in done.stdout + done.stderr, done.stdout[-2000:]
+
+
+GOOD_USER = {"address": "alice@example.test", "password": "x"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"mail_domains": []}, "mail_domains must be a non-empty list"),
+        ({"mail_domains": ["exa mple.test"]}, "are not"),
+        ({"mail_domains": ["localhost"]}, "are not"),
+        ({"mail_hostname": "mail"}, "must be a FQDN inside one of the hosted domains"),
+        ({"mail_hostname": "mail.other.test"}, "must be a FQDN inside one of the hosted domains"),
+        ({"mail_ipv4": "198.51.100.300"}, "set mail_ipv4 and/or mail_ipv6"),
+        ({"mail_ipv6": "198.51.100.10"}, "set mail_ipv4 and/or mail_ipv6"),
+        ({"mail_users": [{"address": "eve@elsewhere.test", "password": "x"}]},
+         "must be in a hosted domain"),
+        ({"mail_users": [{"address": "eve@example.test"}]}, "needs `password` or `password_hash`"),
+        ({"mail_users": [{"address": "eve@example.test", "password_hash": "$1$md5$weak"}]},
+         "SHA512-CRYPT, BLF-CRYPT or yescrypt only"),
+        ({"mail_users": [GOOD_USER], "mail_aliases": [{"source": "x@elsewhere.test",
+                                                       "destination": "alice@example.test"}]},
+         "the source must be in a hosted domain"),
+        ({"mail_optional_services": ["smtp"]}, "may only name optional services"),
+        ({"mail_users": "alice"}, "mail_users"),  # argument_specs: not a list
+    ],
+)
+def test_bad_inventory_fails_before_any_host_is_touched(
+    unreachable: Path, overrides: dict[str, object], message: str
+) -> None:
+    done = converge(unreachable, overrides)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert message in output, output[-3000:]
+    assert "Gathering Facts" not in done.stdout  # the provisioning play never started
+    assert "unreachable=0" in done.stdout
+    assert "changed=0" in done.stdout
+    if "password" in json.dumps(overrides):
+        assert '"x"' not in output  # no_log: a password never appears in the output

@@ -1,0 +1,322 @@
+"""The zoo: deliberately broken (and one correct) mail servers on 127.0.0.1.
+
+`Scripted` is a raw asyncio SMTP server whose every misbehaviour is a flag; `good_*` use
+aiosmtpd; `FakeImap` serves the messages the SMTP fixtures accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import re
+import socket
+import ssl
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+LOCAL_DOMAIN = "example.test"
+USER, PASSWORD = "alice@example.test", "s3cret pass"
+
+
+class Loop:
+    """One background event loop hosting the raw servers of the test session."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Awaitable[Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            self.run(cancel_all())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def serve(loop: Loop, handler: Handler, *, tls: ssl.SSLContext | None = None,
+          backlog: int = 100) -> tuple[int, asyncio.AbstractServer]:
+    async def start() -> asyncio.AbstractServer:
+        return await asyncio.start_server(handler, "127.0.0.1", 0, ssl=tls, backlog=backlog)
+
+    server: asyncio.AbstractServer = loop.run(start())
+    return server.sockets[0].getsockname()[1], server
+
+
+@dataclass
+class Mailbox:
+    messages: list[bytes] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, data: bytes) -> None:
+        with self.lock:
+            self.messages.append(data)
+
+
+@dataclass
+class Scripted:
+    """An SMTP server that misbehaves on request."""
+
+    name: str = "mail.example.test"
+    greet_delay: float = 0.0
+    greeting: str | None = None  # e.g. "421 4.3.2 busy"
+    silent: bool = False  # tarpit: accept, never speak
+    starttls: ssl.SSLContext | None = None
+    broken_starttls: bool = False  # says 220 to STARTTLS, then sends garbage
+    auth_before_tls: bool = False
+    auth_after_tls: bool = False
+    mail_before_tls: int = 530
+    open_relay: bool = False
+    drop_in_data: bool = False
+    mailbox: Mailbox | None = None
+    connections: int = 0
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self._session(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.silent:
+            await asyncio.sleep(30)
+            return
+        await asyncio.sleep(self.greet_delay)
+        tls = writer.get_extra_info("ssl_object") is not None
+
+        def say(text: str) -> None:
+            writer.write(text.encode() + b"\r\n")
+
+        say(self.greeting or f"220 {self.name} ESMTP scripted")
+        if self.greeting and not self.greeting.startswith("220"):
+            await writer.drain()
+            return
+        relay_to_ok = False
+        authed = False
+        while True:
+            raw = await asyncio.wait_for(reader.readline(), 10)
+            if not raw:
+                return
+            line = raw.decode(errors="replace").strip()
+            verb = line.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                caps = [f"250-{self.name}", "250-PIPELINING", "250-SIZE 10240000"]
+                if self.starttls and not tls:
+                    caps.append("250-STARTTLS")
+                if (self.auth_before_tls and not tls) or (self.auth_after_tls and tls):
+                    caps.append("250-AUTH PLAIN LOGIN")
+                caps.append("250 8BITMIME")
+                say("\r\n".join(caps))
+            elif verb == "STARTTLS" and self.starttls and not tls:
+                say("220 2.0.0 Ready to start TLS")
+                await writer.drain()
+                if self.broken_starttls:
+                    writer.write(b"\x15\x03\x03\x00\x02\x02\x28garbage\r\n")
+                    await writer.drain()
+                    return
+                await writer.start_tls(self.starttls)
+                tls = True
+            elif verb == "AUTH":
+                parts = line.split()
+                ok = len(parts) == 3 and base64.b64decode(parts[2]) == \
+                    f"\0{USER}\0{PASSWORD}".encode()
+                authed = ok
+                say("235 2.7.0 Authentication successful" if ok else "535 5.7.8 failed")
+            elif verb == "MAIL":
+                if not tls and self.starttls and self.mail_before_tls != 250:
+                    say(f"{self.mail_before_tls} 5.7.0 Must issue a STARTTLS command first")
+                else:
+                    say("250 2.1.0 Ok")
+            elif verb == "RCPT":
+                rcpt = re.search(r"<([^>]*)>", line)
+                domain = rcpt.group(1).rsplit("@", 1)[-1].lower() if rcpt else ""
+                if domain == LOCAL_DOMAIN or self.open_relay or authed:
+                    relay_to_ok = True
+                    say("250 2.1.5 Ok")
+                else:
+                    say("554 5.7.1 Relay access denied")
+            elif verb == "DATA" and relay_to_ok:
+                say("354 End data with <CR><LF>.<CR><LF>")
+                await writer.drain()
+                if self.drop_in_data:
+                    await reader.readline()
+                    return
+                data = b""
+                while (chunk := await asyncio.wait_for(reader.readline(), 10)) != b".\r\n":
+                    data += chunk
+                if self.mailbox:
+                    self.mailbox.add(data)
+                say("250 2.0.0 Ok: queued")
+            elif verb == "RSET":
+                relay_to_ok = False
+                say("250 2.0.0 Ok")
+            elif verb == "QUIT":
+                say("221 2.0.0 Bye")
+                await writer.drain()
+                return
+            else:
+                say("502 5.5.2 Error: command not recognized")
+            await writer.drain()
+
+
+async def tarpit(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.sleep(30)
+    writer.transport.abort()
+
+
+async def banner_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n")
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    writer.transport.abort()
+
+
+class RelayGuard:
+    """aiosmtpd handler of a correct server: local recipients only, unless authenticated."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if address.rsplit("@", 1)[-1].lower() != LOCAL_DOMAIN and not session.authenticated:
+            return "554 5.7.1 Relay access denied"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session,
+                          envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        self.mailbox.add(b"Authentication-Results: mail.example.test; spf=pass "
+                         b"smtp.mailfrom=example.test; dkim=none; dmarc=pass\r\n" + content)
+        return "250 2.0.0 Ok: queued"
+
+
+class MxGuard(RelayGuard):
+    """Port 25: aiosmtpd always lists AUTH after TLS; an MX must not."""
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        return [r for r in responses if not r[4:].startswith("AUTH")]
+
+
+def _authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                   auth_data: Any) -> AuthResult:
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USER \
+        and auth_data.password.decode() == PASSWORD
+    return AuthResult(success=ok)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def good_smtp(kind: str, tls: ssl.SSLContext, mailbox: Mailbox) -> Controller:
+    """A correct 25 (STARTTLS, no AUTH), 587 (STARTTLS required, AUTH) or 465 (implicit)."""
+    common: dict[str, Any] = {"hostname": "127.0.0.1", "port": free_port(),
+                              "server_hostname": "mail.example.test"}
+    handler = RelayGuard(mailbox)
+    if kind == "25":
+        ctl = Controller(MxGuard(mailbox), tls_context=tls, **common)
+    elif kind == "587":
+        ctl = Controller(handler, tls_context=tls, require_starttls=True,
+                         authenticator=_authenticator, auth_require_tls=True, **common)
+    else:
+        ctl = Controller(handler, ssl_context=tls, authenticator=_authenticator,
+                         auth_require_tls=False, **common)
+    ctl.start()
+    return ctl
+
+
+class FakeImap:
+    """IMAPS with just what the round trip uses, over the shared mailbox."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+        self.deleted: set[int] = set()
+        self.expunged: set[int] = set()
+        self.logins: list[str] = []
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._session(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, OSError, TimeoutError):
+            pass
+        finally:
+            writer.transport.abort()
+
+    def _visible(self) -> dict[int, bytes]:
+        with self.mailbox.lock:
+            return {i + 1: m for i, m in enumerate(self.mailbox.messages)
+                    if i + 1 not in self.expunged}
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK [CAPABILITY IMAP4rev1 UIDPLUS AUTH=PLAIN] fake ready\r\n")
+        while True:
+            raw = await asyncio.wait_for(reader.readline(), 10)
+            if not raw:
+                return
+            tag, _, rest = raw.decode().strip().partition(" ")
+            verb, _, args = rest.partition(" ")
+            verb = verb.upper()
+            if verb == "UID":
+                verb, _, args = args.partition(" ")
+                verb = "UID " + verb.upper()
+            out = b""
+            status = "OK done"
+            if verb == "CAPABILITY":
+                out = b"* CAPABILITY IMAP4rev1 UIDPLUS AUTH=PLAIN\r\n"
+            elif verb == "LOGIN":
+                creds = re.findall(r'"((?:[^"\\]|\\.)*)"', args)
+                self.logins.append(creds[0] if creds else "")
+                if creds != [USER, PASSWORD]:
+                    status = "NO [AUTHENTICATIONFAILED] bad"
+            elif verb == "SELECT":
+                out = f"* {len(self._visible())} EXISTS\r\n".encode()
+            elif verb == "UID SEARCH":
+                token = args.split()[-1].strip('"')
+                uids = [u for u, m in self._visible().items() if token.encode() in m]
+                out = ("* SEARCH " + " ".join(map(str, uids))).strip().encode() + b"\r\n"
+            elif verb == "UID FETCH":
+                uid = int(args.split()[0])
+                msg = self._visible().get(uid, b"")
+                header = msg.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+                out = (f"* {uid} FETCH (UID {uid} BODY[HEADER] {{{len(header)}}}\r\n".encode()
+                       + header + b")\r\n")
+            elif verb == "UID STORE":
+                self.deleted |= {int(u) for u in args.split()[0].split(",")}
+            elif verb == "UID EXPUNGE":
+                self.expunged |= {int(u) for u in args.split()[0].split(",")} & self.deleted
+            elif verb == "LOGOUT":
+                writer.write(b"* BYE\r\n" + f"{tag} OK bye\r\n".encode())
+                await writer.drain()
+                return
+            elif verb != "NOOP":
+                status = "BAD unknown"
+            writer.write(out + f"{tag} {status}\r\n".encode())
+            await writer.drain()
