@@ -24,7 +24,8 @@ SERIAL = 1
 
 
 def lab_reverse_zones() -> list[str]:
-    return [reverse_zone(LAB_NET4.network_address), reverse_zone(LAB_NET6.network_address)]
+    return [reverse_zone(ip).rstrip(".") for ip in (LAB_NET4.network_address,
+                                                     LAB_NET6.network_address)]
 
 
 def tsig_key_path(paths: LabPaths) -> Path:
@@ -51,7 +52,7 @@ def setup_dns_server(machine: Machine, addresses: Addresses, paths: LabPaths,
             _empty_zone(zone, primary, addresses if glue else None))
     machine.exec("sh", "-c", f"chown bind:bind {ZONE_DIR}/*.zone && chmod 0640 "
                  f"/etc/bind/{KEY_NAME}.key && chgrp bind /etc/bind/{KEY_NAME}.key && "
-                 "named-checkconf && systemctl restart named")
+                 "named-checkconf -z && systemctl restart named")
     controller_key = tsig_key_path(paths)
     controller_key.write_text(key)
     controller_key.chmod(0o600)
