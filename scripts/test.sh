@@ -9,7 +9,7 @@ scripts/setup.sh
 . .venv/bin/activate
 
 echo "== lint"
-ruff check checks tests
+ruff check checks tests bench
 mypy
 yamllint --strict .
 ansible-lint

@@ -6,10 +6,13 @@ Every call has a timeout; certificates are always verified (chain and host name)
 from __future__ import annotations
 
 import imaplib
+import poplib
 import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
+
+from postwright.contract import Service, TlsMode
 
 TIMEOUT = 15.0
 
@@ -66,13 +69,45 @@ def message(sender: str, recipient: str, subject: str) -> EmailMessage:
     return msg
 
 
-def tls_handshake(ip: str, port: int, name: str, context: ssl.SSLContext,
-                  starttls: bool) -> str:
-    """Handshake on an implicit-TLS port, or after SMTP STARTTLS; return the TLS version."""
-    if not starttls:
-        with tls_socket(ip, port, name, context) as sock:
-            return str(sock.version())
-    with SMTP(ip, port, name) as smtp:
+class IMAP(imaplib.IMAP4):
+    """Plain IMAP to an IP whose STARTTLS certificate is checked against `name`."""
+
+    def __init__(self, ip: str, port: int, name: str) -> None:
+        self.tls_name = name
+        super().__init__(ip, port, timeout=TIMEOUT)
+
+    def starttls(self, ssl_context: ssl.SSLContext | None = None) -> tuple[str, list[bytes]]:
+        self.host = self.tls_name  # imaplib uses host for SNI and the hostname check
+        return super().starttls(ssl_context)
+
+
+class POP3(poplib.POP3):
+    """Plain POP3 to an IP whose STLS certificate is checked against `name`."""
+
+    def __init__(self, ip: str, port: int, name: str) -> None:
+        self.tls_name = name
+        super().__init__(ip, port, timeout=TIMEOUT)
+
+    def stls(self, context: ssl.SSLContext | None = None) -> bytes:
+        self.host = self.tls_name
+        return super().stls(context)
+
+
+def tls_handshake(ip: str, service: Service, name: str, context: ssl.SSLContext) -> ssl.SSLSocket:
+    """Reach TLS on `service` the way the contract says (implicit, or the protocol's STARTTLS)
+    and return the TLS socket; the caller closes it."""
+    if service.tls is TlsMode.IMPLICIT:
+        return tls_socket(ip, service.port, name, context)
+    if service.protocol == "smtp":
+        smtp = SMTP(ip, service.port, name)
         smtp.starttls(context=context)
-        assert smtp.sock is not None
-        return str(smtp.sock.version())  # type: ignore[attr-defined]
+        return smtp.sock  # type: ignore[return-value]
+    if service.protocol == "imap":
+        imap = IMAP(ip, service.port, name)
+        imap.starttls(context)
+        return imap.sock  # type: ignore[return-value]
+    if service.protocol == "pop3":
+        pop = POP3(ip, service.port, name)
+        pop.stls(context)
+        return pop.sock  # type: ignore[return-value]
+    raise NotImplementedError(f"no STARTTLS client for {service.protocol} ({service.name})")

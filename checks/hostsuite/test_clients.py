@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from hostsuite.clients import IMAPS, SMTP, SMTPS, TIMEOUT, message, tls_handshake
 from hostsuite.conftest import MailHost
-from postwright.contract import Contract, Service, TlsMode
+from postwright.contract import Contract, Service
 
 OUTSIDE = "someone@relay-test.invalid"  # a reserved domain: nothing can ever be delivered there
 
@@ -199,11 +199,8 @@ def test_legacy_tls_is_refused_on_every_tls_port(
 ) -> None:
     for ip in mail.addresses:
         for service in enabled:
-            starttls = service.tls is TlsMode.STARTTLS
-            if starttls and service.protocol != "smtp":
-                continue  # IMAP/POP3 STARTTLS ports are off by default
             with pytest.raises((ssl.SSLError, smtplib.SMTPException, ConnectionError)):
-                tls_handshake(ip, service.port, mail.name, legacy_context, starttls)
+                tls_handshake(ip, service, mail.name, legacy_context).close()
 
 
 def test_modern_tls_works_on_every_port_and_address(
@@ -211,11 +208,8 @@ def test_modern_tls_works_on_every_port_and_address(
 ) -> None:
     for ip in mail.addresses:
         for service in enabled:
-            starttls = service.tls is TlsMode.STARTTLS
-            if starttls and service.protocol != "smtp":
-                continue
-            version = tls_handshake(ip, service.port, mail.name, tls_context, starttls)
-            assert version in ("TLSv1.2", "TLSv1.3"), (ip, service.name, version)
+            with tls_handshake(ip, service, mail.name, tls_context) as tls:
+                assert tls.version() in ("TLSv1.2", "TLSv1.3"), (ip, service.name)
 
 
 def _submission(mail: MailHost, ports: dict[str, int], context: ssl.SSLContext,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hostsuite.clients import SMTP, tls_socket
+from hostsuite.clients import tls_handshake
 from hostsuite.conftest import MailHost
 from postwright.contract import AuthRule, Contract, Service, TlsMode
 
@@ -95,15 +95,8 @@ def test_served_certificate_equals_the_file_on_disk(
     on_disk = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem + "\n")).hexdigest()
     for ip in mail.addresses:
         for service in enabled:
-            if service.tls is TlsMode.IMPLICIT:
-                with tls_socket(ip, service.port, mail.name, tls_context) as sock:
-                    der = sock.getpeercert(binary_form=True)
-            elif service.protocol == "smtp":
-                with SMTP(ip, service.port, mail.name) as smtp:
-                    smtp.starttls(context=tls_context)
-                    der = smtp.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
-            else:
-                continue
+            with tls_handshake(ip, service, mail.name, tls_context) as tls:
+                der = tls.getpeercert(binary_form=True)
             assert der is not None
             served = hashlib.sha256(der).hexdigest()
             assert served == on_disk, f"{service.name} on {ip} serves another certificate"

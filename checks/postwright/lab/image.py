@@ -45,7 +45,7 @@ MASKED_UNITS = (
     "fstrim.timer",
     "systemd-timesyncd.service",
 )
-_RECIPE_VERSION = "2"
+_RECIPE_VERSION = "3"
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 
 
@@ -130,6 +130,15 @@ def _prepare(root: Path, mirror: str) -> None:
         f"deb {mirror} {SUITE}-updates main\n"
         f"deb {mirror}-security {SUITE}-security main\n"
     )
+    # Lab hosts are disposable: let dpkg skip fsync, and skip docs and translations, which
+    # makes every package install in a converge markedly faster.
+    (root / "etc/dpkg/dpkg.cfg.d/01postwright-lab").write_text(
+        "force-unsafe-io\n"
+        "path-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\n"
+        "path-exclude=/usr/share/man/*\npath-exclude=/usr/share/info/*\n"
+        "path-exclude=/usr/share/locale/*\n")
+    (root / "etc/apt/apt.conf.d/01postwright-lab").write_text(
+        'Acquire::Languages "none";\n')
     # Every host gets its own machine-id when it is created (see machine.py).
     (root / "etc/machine-id").unlink(missing_ok=True)
     run(["systemctl", f"--root={root}", "mask", *MASKED_UNITS])

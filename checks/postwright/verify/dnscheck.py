@@ -12,9 +12,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from postwright.verify.authority import Authority, TtlFact
 from postwright.verify.model import Collector, Status
-from postwright.verify.resolver import Resolver, txt_strings
+from postwright.verify.resolver import Lookup, Resolver, txt_strings
 from postwright.verify.spfeval import Evaluator
+from postwright.verify.ttlcheck import check_ttls
 
 PTR_REMEDY = ("set the reverse DNS (PTR) of {ip} to {name} in your VPS provider's control panel "
               "(usually 'Reverse DNS' / 'rDNS' next to the IP address; for IPv6 often a "
@@ -52,8 +54,11 @@ def _tags(record: str) -> dict[str, str]:
 
 class DnsChecks:
     def __init__(self, resolver: Resolver, col: Collector, *, host: str, domain: str | None,
-                 addresses: list[str], dkim_selector: str | None) -> None:
+                 addresses: list[str], dkim_selector: str | None,
+                 authority: Authority | None = None) -> None:
         self.dns = resolver
+        self.authority = authority or Authority(resolver)
+        self.ttls: list[TtlFact] = []
         self.col = col
         self.host = host
         self.domain = domain
@@ -63,7 +68,7 @@ class DnsChecks:
 
     async def run(self) -> DnsFacts:
         ids = ["dns.mx", "dns.a", "dns.aaaa", "dns.spf", "dns.spf.authorizes", "dns.dmarc",
-               "dns.dkim", "dns.ptr", "dns.fcrdns"]
+               "dns.dkim", "dns.ptr", "dns.fcrdns", "dns.ttl"]
         self.col.expect(*ids)
         steps = [self._host_addresses(), *(self._ptr(ip) for ip in self.addresses)]
         if self.domain is None:
@@ -72,7 +77,11 @@ class DnsChecks:
                 self.col.add(check, Status.SKIP, why)
         else:
             steps += [self._mx(), self._spf(), self._dmarc(), self._dkim()]
-        await asyncio.gather(*steps)  # independent lookups, each bounded by the resolver
+        try:
+            await asyncio.gather(*steps)  # independent lookups, each bounded in time
+        finally:
+            self.authority.close()
+        check_ttls(self.col, self.domain or self.host, self.ttls)
         order = {check: n for n, check in enumerate(ids)}
         ips = {ip: n for n, ip in enumerate(self.addresses)}
         self.col.results.sort(key=lambda r: (order.get(r.id, 99), ips.get(r.ip or "", -1)))
@@ -81,34 +90,45 @@ class DnsChecks:
     def _ev(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"resolver": self.dns.description, **(extra or {})}
 
+    async def _lookup_ev(self, lookup: Lookup, extra: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+        """Evidence of a lookup, its TTL the authoritative one (with where it came from)."""
+        fact = await self.authority.ttl(lookup)
+        if fact is not None:
+            self.ttls.append(fact)
+        return self._ev({**lookup.evidence(), **(extra or {}),
+                         **(fact.evidence() if fact else {})})
+
     async def _host_addresses(self) -> None:
         if is_ip(self.host):
             for check in ("dns.a", "dns.aaaa"):
                 self.col.add(check, Status.SKIP, f"HOST {self.host} is an IP address")
             return
         a = await self.dns.query(self.host, "A")
+        ev = await self._lookup_ev(a)
         if a.records:
             self.col.add("dns.a", Status.PASS, f"{self.host} A {', '.join(a.texts)}",
-                         evidence=self._ev(a.evidence()))
+                         evidence=ev)
         else:
             self.col.add("dns.a", Status.FAIL if a.status != "error" else Status.ERROR,
                          f"{self.host} has no A record ({a.status})",
-                         evidence=self._ev(a.evidence()),
+                         evidence=ev,
                          remedy=f"publish an A record for {self.host}")
         aaaa = await self.dns.query(self.host, "AAAA")
+        aev = await self._lookup_ev(aaaa)
         if aaaa.records:
             self.col.add("dns.aaaa", Status.PASS, f"{self.host} AAAA {', '.join(aaaa.texts)}",
-                         evidence=self._ev(aaaa.evidence()))
+                         evidence=aev)
         else:
             self.col.add("dns.aaaa", Status.WARN if aaaa.status != "error" else Status.ERROR,
                          f"{self.host} has no AAAA record ({aaaa.status}): not reachable over "
-                         "IPv6", evidence=self._ev(aaaa.evidence()),
+                         "IPv6", evidence=aev,
                          remedy=f"publish an AAAA record for {self.host} if it has IPv6")
 
     async def _mx(self) -> None:
         assert self.domain is not None  # noqa: S101 - run() guarantees it
         mx = await self.dns.query(self.domain, "MX")
-        ev = self._ev(mx.evidence())
+        ev = await self._lookup_ev(mx)
         if mx.status == "error":
             self.col.add("dns.mx", Status.ERROR, f"MX lookup failed: {mx.error}", evidence=ev)
             return
@@ -141,7 +161,7 @@ class DnsChecks:
         assert self.domain is not None  # noqa: S101
         evaluator = Evaluator(self.dns)
         lookup, records = await evaluator.record(self.domain)
-        ev = self._ev({**lookup.evidence(), "spf": records})
+        ev = await self._lookup_ev(lookup, {"spf": records})
         remedy = (f'publish one TXT record at {self.domain}: "v=spf1 mx -all" (or list the '
                   "server addresses with ip4:/ip6:)")
         if lookup.status == "error":
@@ -198,7 +218,7 @@ class DnsChecks:
         name = f"_dmarc.{self.domain}"
         lookup = await self.dns.txt(name)
         records = [t for t in txt_strings(lookup) if t.lower().startswith("v=dmarc1")]
-        ev = self._ev({**lookup.evidence(), "dmarc": records})
+        ev = await self._lookup_ev(lookup, {"dmarc": records})
         remedy = f'publish TXT {name} "v=DMARC1; p=quarantine; rua=mailto:postmaster@' \
                  f'{self.domain}"'
         if lookup.status == "error":
@@ -226,7 +246,7 @@ class DnsChecks:
         name = f"{self.selector}._domainkey.{self.domain}"
         lookup = await self.dns.txt(name)
         records = [t for t in txt_strings(lookup) if "p=" in t]
-        ev = self._ev({**lookup.evidence()})
+        ev = await self._lookup_ev(lookup)
         remedy = f"publish the DKIM public key as TXT {name} (postwright dns prints it)"
         if lookup.status == "error":
             self.col.add("dns.dkim", Status.ERROR, f"lookup failed: {lookup.error}", evidence=ev)
@@ -265,7 +285,7 @@ class DnsChecks:
         lookup = await self.dns.ptr(ip)
         names = [r.target.to_text().rstrip(".") for r in lookup.records]
         self.facts.ptr[ip] = names
-        ev = self._ev(lookup.evidence())
+        ev = await self._lookup_ev(lookup)
         wanted = self.host if not is_ip(self.host) else "the mail host name"
         if not names:
             status = Status.ERROR if lookup.status == "error" else Status.FAIL

@@ -8,6 +8,7 @@ from typing import Any
 
 import dns.asyncresolver
 import dns.exception
+import dns.flags
 import dns.rdatatype
 import dns.resolver
 import dns.reversename
@@ -21,8 +22,10 @@ class Lookup:
     rdtype: str
     status: str  # ok | nxdomain | nodata | error
     records: list[Any] = field(default_factory=list)  # dnspython rdata
-    ttl: int | None = None
+    ttl: int | None = None  # as the answering server gave it (a cache counts it down)
     error: str = ""
+    aa: bool = False  # the answering server is authoritative for the name (AA flag)
+    server: str = ""  # the IP address that answered
 
     @property
     def texts(self) -> list[str]:
@@ -77,7 +80,9 @@ class Resolver:
             return Lookup(name, rdtype, "error", error=str(exc) or exc.__class__.__name__)
         if answer.rrset is None:
             return Lookup(name, rdtype, "nodata")
-        return Lookup(name, rdtype, "ok", list(answer.rrset), answer.rrset.ttl)
+        return Lookup(name, rdtype, "ok", list(answer.rrset), answer.rrset.ttl,
+                      aa=bool(answer.response.flags & dns.flags.AA),
+                      server=str(answer.nameserver or ""))
 
     async def addresses(self, name: str) -> list[str]:
         found: list[str] = []

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.unit.verify.dnsfixture import start_dns
+from tests.unit.verify.dnsfixture import DnsConfig, start_dns
 from tests.unit.verify.pki import Pki, make_pki
 from tests.unit.verify.servers import (
     FakeImap,
@@ -93,10 +93,28 @@ def _chunks(text: str) -> str:
     return " ".join(f'"{text[i:i + 255]}"' for i in range(0, len(text), 255))
 
 
+SOA = "ns1.example.test. hostmaster.example.test. 1 3600 600 86400 300"
+# The zone's own TTLs (the rest have dnsfixture.TTL): what the evidence must show.
+ZONE_TTLS = {
+    ("example.test.", "MX"): 3600,
+    ("example.test.", "TXT"): 900,
+    ("mail.example.test.", "A"): 600,
+    ("mail.example.test.", "AAAA"): 1200,
+    ("_dmarc.example.test.", "TXT"): 1800,
+    ("mail._domainkey.example.test.", "TXT"): 7200,
+    ("1.0.0.127.in-addr.arpa.", "PTR"): 86400,
+    ("slow.example.test.", "MX"): 172800,
+}
+
+
 @pytest.fixture(scope="session")
-def dns_server(loop: Loop) -> Iterator[str]:
-    """Zone of example.test: v4 fully right, v6 (::1) without PTR and outside SPF."""
-    zone = {
+def zone() -> dict[tuple[str, str], list[str]]:
+    """Zone of example.test: v4 fully right, v6 (::1) without PTR and outside SPF; its name
+    server ns1 is 127.0.0.1 (the port is the test's business), and so is 127.in-addr.arpa's."""
+    return {
+        ("example.test.", "SOA"): [SOA],
+        ("example.test.", "NS"): ["ns1.example.test."],
+        ("ns1.example.test.", "A"): ["127.0.0.1"],
         ("example.test.", "MX"): ["10 mail.example.test."],
         ("example.test.", "TXT"): ['"v=spf1 ip4:127.0.0.0/8 include:_spf.example.test -all"',
                                    '"google-site-verification=abc"'],
@@ -106,10 +124,41 @@ def dns_server(loop: Loop) -> Iterator[str]:
         ("mail.example.test.", "AAAA"): ["::1"],
         ("_dmarc.example.test.", "TXT"): ['"v=DMARC1; p=quarantine; rua=mailto:d@example.test"'],
         ("mail._domainkey.example.test.", "TXT"): [_chunks(f"v=DKIM1; k=rsa; p={dkim_key()}")],
+        ("127.in-addr.arpa.", "SOA"): [SOA],
+        ("127.in-addr.arpa.", "NS"): ["ns1.example.test."],
         ("1.0.0.127.in-addr.arpa.", "PTR"): ["mail.example.test."],
         ("weak.example.test.", "TXT"): ['"v=spf1 +all"'],
+        ("slow.example.test.", "MX"): ["10 mail.example.test."],
     }
-    port, handles = loop.run(start_dns(zone))
-    yield f"127.0.0.1:{port}"
+
+
+def _serve_dns(loop: Loop, config: DnsConfig) -> Iterator[int]:
+    port, handles = loop.run(start_dns(config))
+    yield port
     for handle in handles:
         loop.loop.call_soon_threadsafe(handle.close)
+
+
+@pytest.fixture(scope="session")
+def dns_config(zone: dict[tuple[str, str], list[str]]) -> DnsConfig:
+    return DnsConfig(zone, ZONE_TTLS)
+
+
+@pytest.fixture(scope="session")
+def dns_server(loop: Loop, dns_config: DnsConfig) -> Iterator[str]:
+    """The zone's authoritative server (AA set), used as --resolver."""
+    for port in _serve_dns(loop, dns_config):
+        yield f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def dns_cache(loop: Loop, zone: dict[tuple[str, str], list[str]]) -> Iterator[str]:
+    """A recursive cache's view of the same zone: no AA, every TTL 17 s down."""
+    for port in _serve_dns(loop, DnsConfig(zone, ZONE_TTLS, authoritative=False, age=17)):
+        yield f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def dns_authority(loop: Loop, zone: dict[tuple[str, str], list[str]]) -> Iterator[int]:
+    """A second authoritative server of the zone, found via NS: its port (dns_port)."""
+    yield from _serve_dns(loop, DnsConfig(zone, ZONE_TTLS))
