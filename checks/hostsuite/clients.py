@@ -93,6 +93,17 @@ class POP3(poplib.POP3):
         return super().stls(context)
 
 
+class POP3S(poplib.POP3_SSL):
+    """POP3 over implicit TLS to an IP, certificate checked against `name`."""
+
+    def __init__(self, ip: str, port: int, name: str, context: ssl.SSLContext) -> None:
+        self.tls_name = name
+        super().__init__(ip, port, timeout=TIMEOUT, context=context)
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        return tls_socket(self.host, self.port, self.tls_name, self.context)
+
+
 def tls_handshake(ip: str, service: Service, name: str, context: ssl.SSLContext) -> ssl.SSLSocket:
     """Reach TLS on `service` the way the contract says (implicit, or the protocol's STARTTLS)
     and return the TLS socket; the caller closes it."""

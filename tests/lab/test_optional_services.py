@@ -1,0 +1,95 @@
+"""Optional services of the port contract, switched on and off from the inventory: IMAP on 143
+(STARTTLS, LOGINDISABLED before TLS) and POP3S on 995 open when enabled, closed again when not."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hostsuite.clients import IMAP, POP3S, TIMEOUT
+from hostsuite.conftest import LAB_CA
+from postwright.contract import load_contract
+from postwright.lab.network import routed_via_lab
+from tests.conftest import REPO, postwright
+
+pytestmark = pytest.mark.lab
+IP, NAME = "198.51.100.10", "mail.example.test"
+USER = ("alice@example.test", "lab-only-Alice-2026")  # inventories/example/group_vars
+PORTS = {name: s.port for name, s in load_contract().services.items()}
+
+
+def converge(optional: list[str]) -> str:
+    inventory = postwright("lab", "inventory", "--path").stdout.strip()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"),
+         "-i", str(REPO / "inventories/example"), "-i", inventory,
+         str(REPO / "playbooks/site.yml"),
+         "-e", json.dumps({"mail_optional_services": optional})],
+        capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def host(clean_lab: None) -> Iterator[None]:
+    postwright("lab", "up", "mx1", "--ipv4", IP, "--ipv6", "2001:db8::10")
+    assert routed_via_lab(IP)
+    converge(["imap", "pop3s"])
+    yield
+    postwright("lab", "down")
+
+
+@pytest.fixture(scope="module")
+def context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(LAB_CA))
+
+
+def is_open(port: int) -> bool:
+    try:
+        with socket.create_connection((IP, port), timeout=TIMEOUT):
+            return True
+    except ConnectionRefusedError:
+        return False
+
+
+def test_imap_143_refuses_login_before_starttls(host: None, context: ssl.SSLContext) -> None:
+    imap = IMAP(IP, PORTS["imap"], NAME)
+    try:
+        assert "LOGINDISABLED" in imap.capabilities
+        assert "STARTTLS" in imap.capabilities
+        with pytest.raises(IMAP.error):
+            imap.login(*USER)
+        imap.starttls(context)
+        assert imap.login(*USER)[0] == "OK"
+    finally:
+        imap.logout()
+
+
+def test_pop3s_995_accepts_a_login(host: None, context: ssl.SSLContext) -> None:
+    pop = POP3S(IP, PORTS["pop3s"], NAME, context)
+    try:
+        pop.user(USER[0])
+        assert pop.pass_(USER[1]).startswith(b"+OK")
+    finally:
+        pop.quit()
+
+
+def test_services_not_switched_on_stay_closed(host: None) -> None:
+    assert not is_open(PORTS["pop3"])
+    assert not is_open(PORTS["sieve"])
+
+
+def test_switching_them_off_closes_the_ports_again(host: None) -> None:
+    assert is_open(PORTS["imap"])
+    assert is_open(PORTS["pop3s"])
+    recap = converge([])
+    assert "failed=0" in recap
+    assert not is_open(PORTS["imap"])
+    assert not is_open(PORTS["pop3s"])
