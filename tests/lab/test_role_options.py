@@ -1,5 +1,6 @@
-"""Optional services of the port contract, switched on and off from the inventory: IMAP on 143
-(STARTTLS, LOGINDISABLED before TLS) and POP3S on 995 open when enabled, closed again when not."""
+"""Role options that change what the host serves: optional services of the port contract
+switched on and off from the inventory (IMAP on 143 with STARTTLS and LOGINDISABLED before TLS,
+POP3S on 995), and postscreen in front of port 25."""
 
 from __future__ import annotations
 
@@ -10,28 +11,29 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
-from hostsuite.clients import IMAP, POP3S, TIMEOUT
+from hostsuite.clients import IMAP, POP3S, SMTP, TIMEOUT, message
 from hostsuite.conftest import LAB_CA
 from postwright.contract import load_contract
 from postwright.lab.network import routed_via_lab
 from tests.conftest import REPO, postwright
 
 pytestmark = pytest.mark.lab
-IP, NAME = "198.51.100.10", "mail.example.test"
+IP, IP6, NAME = "198.51.100.10", "2001:db8::10", "mail.example.test"
 USER = ("alice@example.test", "lab-only-Alice-2026")  # inventories/example/group_vars
 PORTS = {name: s.port for name, s in load_contract().services.items()}
 
 
-def converge(optional: list[str]) -> str:
+def converge(optional: list[str], **extra: object) -> str:
     inventory = postwright("lab", "inventory", "--path").stdout.strip()
     done = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"),
          "-i", str(REPO / "inventories/example"), "-i", inventory,
          str(REPO / "playbooks/site.yml"),
-         "-e", json.dumps({"mail_optional_services": optional})],
+         "-e", json.dumps({"mail_optional_services": optional, **extra})],
         capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     return done.stdout
@@ -39,8 +41,9 @@ def converge(optional: list[str]) -> str:
 
 @pytest.fixture(scope="module")
 def host(clean_lab: None) -> Iterator[None]:
-    postwright("lab", "up", "mx1", "--ipv4", IP, "--ipv6", "2001:db8::10")
+    postwright("lab", "up", "mx1", "--ipv4", IP, "--ipv6", IP6)
     assert routed_via_lab(IP)
+    assert routed_via_lab(IP6)
     converge(["imap", "pop3s"])
     yield
     postwright("lab", "down")
@@ -93,3 +96,35 @@ def test_switching_them_off_closes_the_ports_again(host: None) -> None:
     assert "failed=0" in recap
     assert not is_open(PORTS["imap"])
     assert not is_open(PORTS["pop3s"])
+
+
+def test_postscreen_lets_a_patient_client_deliver_and_rejects_a_pregreeting_one(
+    host: None, context: ssl.SSLContext
+) -> None:
+    converge([], postfix_postscreen=True)
+    with SMTP(IP, PORTS["smtp"], NAME) as smtp:  # waits for the whole banner, as MTAs do
+        smtp.starttls(context=context)
+        smtp.send_message(message("someone@sender.example", USER[0], "through postscreen"))
+
+    # postscreen remembers a client that passed; the bot comes from our other address family
+    with socket.create_connection((IP6, PORTS["smtp"]), timeout=TIMEOUT) as raw:
+        stream = raw.makefile("rwb")
+        stream.write(b"EHLO bot.example\r\n")  # talks before the banner is complete
+        stream.flush()
+        replies = [_reply(stream)]
+        if replies[0].startswith(b"220"):  # a complete banner first; postscreen may skip it
+            replies.append(_reply(stream))
+        for command in (b"MAIL FROM:<bot@sender.example>", f"RCPT TO:<{USER[0]}>".encode()):
+            stream.write(command + b"\r\n")
+            stream.flush()
+            replies.append(_reply(stream))
+    assert replies[-3].startswith(b"250"), replies  # EHLO answered by postscreen itself
+    assert replies[-1].startswith(b"550"), replies  # RCPT refused: the bot never reaches smtpd
+
+
+def _reply(stream: BinaryIO) -> bytes:
+    """The last line of one (possibly multi-line) SMTP reply."""
+    while True:
+        line = stream.readline()
+        if not line or line[3:4] != b"-":
+            return line
