@@ -104,26 +104,22 @@ class DnsChecks:
             for check in ("dns.a", "dns.aaaa"):
                 self.col.add(check, Status.SKIP, f"HOST {self.host} is an IP address")
             return
-        a = await self.dns.query(self.host, "A")
-        ev = await self._lookup_ev(a)
-        if a.records:
-            self.col.add("dns.a", Status.PASS, f"{self.host} A {', '.join(a.texts)}",
-                         evidence=ev)
-        else:
-            self.col.add("dns.a", Status.FAIL if a.status != "error" else Status.ERROR,
-                         f"{self.host} has no A record ({a.status})",
-                         evidence=ev,
-                         remedy=f"publish an A record for {self.host}")
-        aaaa = await self.dns.query(self.host, "AAAA")
-        aev = await self._lookup_ev(aaaa)
-        if aaaa.records:
-            self.col.add("dns.aaaa", Status.PASS, f"{self.host} AAAA {', '.join(aaaa.texts)}",
-                         evidence=aev)
-        else:
-            self.col.add("dns.aaaa", Status.WARN if aaaa.status != "error" else Status.ERROR,
-                         f"{self.host} has no AAAA record ({aaaa.status}): not reachable over "
-                         "IPv6", evidence=aev,
-                         remedy=f"publish an AAAA record for {self.host} if it has IPv6")
+        # A is required; a missing AAAA only warns (the host is then IPv4-only)
+        for rtype, check, missing, consequence in (
+            ("A", "dns.a", Status.FAIL, ""),
+            ("AAAA", "dns.aaaa", Status.WARN, ": not reachable over IPv6"),
+        ):
+            found = await self.dns.query(self.host, rtype)
+            evidence = await self._lookup_ev(found)
+            if found.records:
+                self.col.add(check, Status.PASS, f"{self.host} {rtype} {', '.join(found.texts)}",
+                             evidence=evidence)
+                continue
+            self.col.add(check, missing if found.status != "error" else Status.ERROR,
+                         f"{self.host} has no {rtype} record ({found.status}){consequence}",
+                         evidence=evidence,
+                         remedy=f"publish an {rtype} record for {self.host}"
+                         + (" if it has IPv6" if rtype == "AAAA" else ""))
 
     async def _mx(self) -> None:
         assert self.domain is not None  # noqa: S101 - run() guarantees it
