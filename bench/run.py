@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from postwright.lab.network import routed_via_lab
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 INVENTORY = REPO / "inventories/example"
@@ -51,6 +53,10 @@ def provisioning() -> None:
            "from postwright.lab.plan import LabPaths; ensure_image(LabPaths.from_env())"])
     boot, _ = timed([str(BIN / "postwright"), "lab", "up", HOST, "--ipv4", IPV4, "--ipv6", IPV6])
     row("lab up (mail host + DNS host with BIND, cached image)", boot)
+    # every target below is a lab address: refuse to run if it would leave the machine
+    for ip in (IPV4, IPV6, RESOLVER):
+        if not routed_via_lab(ip):
+            sys.exit(f"bench: {ip} is not routed into the lab; not sending anything")
     lab_inventory = timed([str(BIN / "postwright"), "lab", "inventory", "--path"])[1].stdout
     playbook = [str(BIN / "ansible-playbook"), "-i", str(INVENTORY), "-i", lab_inventory.strip(),
                 str(REPO / "playbooks/site.yml")]
