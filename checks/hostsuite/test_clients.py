@@ -39,16 +39,13 @@ def sent(mail: MailHost, ports: dict[str, int], tls_context: ssl.SSLContext) -> 
     tag = uuid.uuid4().hex[:10]
     subjects = {name: f"postwright-{tag}-{name}" for name in ("smtp", "submission", "submissions")}
 
-    with SMTP(mail.ip, ports["smtp"], mail.name) as mx:  # MX: STARTTLS, no AUTH
-        mx.starttls(context=tls_context)
-        mx.send_message(message("someone@sender.example", address, subjects["smtp"]))
-    with SMTP(mail.ip, ports["submission"], mail.name) as sub:
-        sub.starttls(context=tls_context)
-        sub.login(address, password)
-        sub.send_message(message(address, address, subjects["submission"]))
-    with SMTPS(mail.ip, ports["submissions"], mail.name, tls_context) as subs:
-        subs.login(address, password)
-        subs.send_message(message(address, address, subjects["submissions"]))
+    for name in subjects:
+        with _submission(mail, ports, tls_context, name) as smtp:
+            if name == "smtp":  # the MX: a stranger's mail, no AUTH
+                smtp.send_message(message("someone@sender.example", address, subjects[name]))
+            else:
+                smtp.login(address, password)
+                smtp.send_message(message(address, address, subjects[name]))
     return subjects
 
 

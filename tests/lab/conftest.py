@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from postwright.lab.machine import ProcStat
 from tests.conftest import postwright
 
 NETNS_DIR = Path("/run/netns")
@@ -21,17 +22,9 @@ def lab_netns() -> list[str]:
 
 def live_nspawn_processes() -> list[int]:
     """systemd-nspawn processes that are alive (zombies wait for PID 1 to reap them)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        comm = text[text.index("(") + 1 : text.rindex(")")]
-        state = text.rsplit(")", 1)[1].split()[0]
-        if comm == "systemd-nspawn" and state != "Z":
-            found.append(int(stat.parent.name))
-    return found
+    stats = ((int(p.name), ProcStat.read(int(p.name))) for p in Path("/proc").glob("[0-9]*"))
+    return [pid for pid, stat in stats
+            if stat is not None and stat.comm == "systemd-nspawn" and stat.state != "Z"]
 
 
 def lab_mounts() -> list[str]:

@@ -85,10 +85,6 @@ class MailHostPlan:
     name: str = field(default="", compare=False)  # inventory host name, for messages
 
     @property
-    def primary_domain(self) -> str:
-        return self.domains[0]
-
-    @property
     def addresses(self) -> tuple[names.IPAddress, ...]:
         return tuple(ip for ip in (self.ipv4, self.ipv6) if ip is not None)
 

@@ -20,8 +20,6 @@ Publisher = Literal["dns", "ptr"]
 MX_PREFERENCE = 10
 # RFC 6186 / RFC 8314 SRV labels; each is also the name of a service in the port contract.
 SRV_SERVICES = ("submissions", "submission", "imaps", "imap", "pop3s", "pop3")
-# TXT values we own at a name shared with others (the domain apex): identified by their tag.
-TXT_TAGS = ("v=spf1", "v=DKIM1", "v=DMARC1", "v=STSv1", "v=TLSRPTv1")
 
 
 @dataclass(frozen=True)
@@ -183,8 +181,3 @@ def _dedupe(records: list[Record]) -> list[Record]:
 def zones_of(records: list[Record]) -> list[str]:
     """Zones in first-appearance order."""
     return list(dict.fromkeys(r.zone for r in records))
-
-
-def owned_txt(value: str) -> bool:
-    """True for TXT values of the kinds we manage (by tag), so others at the apex are kept."""
-    return value.startswith(TXT_TAGS)

@@ -95,7 +95,7 @@ class Machine:
             pid, start_time = (int(word) for word in self._pid_file.read_text().split())
         except (OSError, ValueError):
             return None
-        proc = _Proc.read(pid)
+        proc = ProcStat.read(pid)
         alive = proc is not None and proc.state != "Z" and proc.start_time == start_time
         return pid if alive else None
 
@@ -195,7 +195,7 @@ class Machine:
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        proc = _Proc.read(process.pid)
+        proc = ProcStat.read(process.pid)
         start_time = proc.start_time if proc else 0
         self._pid_file.write_text(f"{process.pid} {start_time}\n")
 
@@ -243,7 +243,7 @@ class Machine:
 
 
 @dataclass(frozen=True)
-class _Proc:
+class ProcStat:
     """The fields of /proc/PID/stat we rely on."""
 
     comm: str
@@ -252,7 +252,7 @@ class _Proc:
     start_time: int  # clock ticks since boot: tells a process apart from a later one with its pid
 
     @classmethod
-    def read(cls, pid: int) -> _Proc | None:
+    def read(cls, pid: int) -> ProcStat | None:
         try:
             text = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
@@ -264,7 +264,7 @@ class _Proc:
 
 def _child_named(parent: int, comm: str) -> int | None:
     for entry in Path("/proc").glob("[0-9]*"):
-        proc = _Proc.read(int(entry.name))
+        proc = ProcStat.read(int(entry.name))
         if proc is not None and proc.ppid == parent and proc.comm == comm:
             return int(entry.name)
     return None
@@ -279,7 +279,7 @@ def _wait_gone(pid: int, seconds: float) -> bool:
                 return True
         except ChildProcessError:
             pass
-        proc = _Proc.read(pid)
+        proc = ProcStat.read(pid)
         if proc is None or proc.state == "Z":
             return True
         time.sleep(0.1)

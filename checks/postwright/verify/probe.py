@@ -14,7 +14,6 @@ import contextlib
 import errno
 import ssl
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -311,9 +310,6 @@ def _drop(probe: Probe) -> Probe:
         probe.conn.abort()
         probe.conn = None
     return probe
-
-
-PlainPhase = Callable[[], Awaitable[Conn]]
 
 
 async def upgrade(probe: Probe, timeout: float, *, budget: int = MAX_CONNECTIONS) -> Conn | None:

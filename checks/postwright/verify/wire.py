@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from typing import Any
 
 MAX_LINE = 8192
 
@@ -16,10 +15,6 @@ class ConnectionClosed(ConnectionError):
 
 class ReadTimeout(TimeoutError):
     """The peer said nothing (or not a full line) within the step's timeout."""
-
-
-def family_of(ip: str) -> str:
-    return "ipv6" if ":" in ip else "ipv4"
 
 
 class Conn:
@@ -40,11 +35,6 @@ class Conn:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(ip, port, limit=MAX_LINE * 8)
         return cls(reader, writer, ip, port)
-
-    @property
-    def local_ip(self) -> str:
-        sockname: Any = self.writer.get_extra_info("sockname")
-        return str(sockname[0]) if sockname else ""
 
     async def readline(self, timeout: float) -> str:
         try:
