@@ -19,13 +19,14 @@ PLAYBOOK = [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "p
 @pytest.fixture(scope="module")
 def unreachable(tmp_path_factory: pytest.TempPathFactory) -> Path:
     inventory = tmp_path_factory.mktemp("inv") / "unreachable.yml"
-    inventory.write_text(json.dumps({"all": {"hosts": {"mx1": {
-        "ansible_connection": "community.docker.nsenter", "ansible_nsenter_pid": 2**22 + 7}}}}))
+    nowhere = {"ansible_connection": "community.docker.nsenter", "ansible_nsenter_pid": 2**22 + 7}
+    inventory.write_text(json.dumps({"all": {"hosts": {"mx1": nowhere, "mx2": nowhere}}}))
     return inventory
 
 
 def converge(unreachable: Path, overrides: dict[str, object]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PLAYBOOK, "-i", str(unreachable), "-e", json.dumps(overrides)],
+    return subprocess.run([*PLAYBOOK, "-i", str(unreachable), "--limit", "mx1",
+                           "-e", json.dumps(overrides)],
                           capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
 
 
@@ -61,6 +62,23 @@ GOOD_USER = {"address": "alice@example.test", "password": "x"}
          "the source must be in a hosted domain"),
         ({"mail_optional_services": ["smtp"]}, "may only name optional services"),
         ({"mail_users": "alice"}, "mail_users"),  # argument_specs: not a list
+        ({"mail_users": [{**GOOD_USER, "send_as": ["not an address"]}]},
+         "send_as entries are addresses or @domain"),
+        ({"base_resolvers": ["ns1.example.test"]}, "base_resolvers takes at most 3 IP addresses"),
+        ({"dkim_selector": "mail_2026"}, "must be one DNS label"),
+        ({"dkim_selector": "a.b"}, "must be one DNS label"),
+        ({"dkim_key_bits": 1024}, "at least 2048"),
+        ({"postfix_relayhost": {"host": "smtp.provider.example", "port": 465}},
+         "a smarthost without credentials refuses to relay"),
+        ({"postfix_relayhost": {"host": "smtp.provider.example", "port": 2525,
+                                "username": "u", "password": "x"}}, "postfix_relayhost"),
+        ({"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 22,
+          "firewall_ssh_port": 2222},
+         "this rule set would lock Ansible out"),
+        ({"firewall_ssh_sources": ["anywhere"]}, "would lock Ansible out"),
+        ({"tls_mode": "acme", "tls_acme_directory": "http://acme.example/dir"},
+         "tls_acme_directory as an https:// URL"),
+        ({"tls_mode": "acme", "tls_acme_challenge": "dns-01"}, "for dns-01 tls_acme_dns_server"),
     ],
 )
 def test_bad_inventory_fails_before_any_host_is_touched(

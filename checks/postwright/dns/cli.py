@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from postwright.dns.diff import DEFAULT_TIMEOUT, DiffResult, diff_server, parse_server, udp_query
-from postwright.dns.inventory import MailHostPlan
+from postwright.dns.inventory import MailHostPlan, with_dkim_public_keys
 from postwright.dns.loader import plan_from_inventory, plan_from_vars_file
 from postwright.dns.records import compute_records
 from postwright.dns.render import (
@@ -21,6 +21,7 @@ from postwright.dns.render import (
 )
 from postwright.dns.tsig import load_key
 from postwright.dns.update import build_updates, push, tcp_sender, update_sections
+from postwright.errors import UsageError
 
 
 def _source(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +32,12 @@ def _source(parser: argparse.ArgumentParser) -> None:
                        help="plain YAML/JSON file with the host's variables instead")
     parser.add_argument("--host", metavar="NAME",
                         help="inventory host (default: the only host with mail_hostname)")
+    # For keys generated on the host and fetched afterwards: the inventory cannot name them.
+    parser.add_argument("--dkim-public-key", action="append", default=[],
+                        metavar="DOMAIN=FILE",
+                        help="DKIM public key (PEM or DKIM TXT value, e.g. opendkim's "
+                             "mail.txt) of DOMAIN; adds to or replaces dns_dkim_public_keys "
+                             "(repeat for several domains)")
 
 
 def _server(parser: argparse.ArgumentParser) -> None:
@@ -68,10 +75,23 @@ def register(sub: Any) -> None:
     push_parser.set_defaults(handler=_push)
 
 
+def _dkim_key_options(specs: list[str]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for spec in specs:
+        domain, sep, path = spec.partition("=")
+        if not sep or not domain.strip() or not path:
+            raise UsageError(f"--dkim-public-key: expected DOMAIN=FILE, got {spec!r}")
+        pairs.append((domain, path))
+    return pairs
+
+
 def _plan(args: argparse.Namespace) -> MailHostPlan:
+    keys = _dkim_key_options(args.dkim_public_key)  # bad syntax fails before ansible runs
     if args.vars is not None:
-        return plan_from_vars_file(args.vars)
-    return plan_from_inventory(args.inventory, args.host)
+        plan = plan_from_vars_file(args.vars)
+    else:
+        plan = plan_from_inventory(args.inventory, args.host)
+    return with_dkim_public_keys(plan, keys)
 
 
 def _records(args: argparse.Namespace) -> int:

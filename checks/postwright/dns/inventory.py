@@ -21,6 +21,8 @@ DNS variables (all optional):
     dns_dkim_public_keys    {}; domain -> file with a PEM public key or a DKIM TXT value;
                             relative paths are taken from the inventory (or vars file)
                             directory. Domains without a key get no DKIM record.
+                            `--dkim-public-key DOMAIN=FILE` adds or replaces one on the
+                            command line (see with_dkim_public_keys).
     dns_mta_sts_mode        none; none | testing | enforce (none: no MTA-STS records)
     dns_mta_sts_id          derived from the policy text (changes when the policy does)
     dns_tlsrpt_rua          unset; TLS-RPT report URIs (mailto:/https:), unset: no record
@@ -34,14 +36,15 @@ DNS variables (all optional):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from postwright.contract import load_contract
-from postwright.dns import names, spf, txt
+from postwright.dns import dkim, names, spf, txt
 from postwright.errors import PostwrightError, UsageError
 
 DEFAULT_TTL = 300
@@ -315,3 +318,36 @@ def plan_from_vars(
         hostmaster=_hostmaster(hv.get("dns_hostmaster") or f"hostmaster.{domains[0]}"),
         name=name,
     )
+
+
+def with_dkim_public_keys(
+    plan: MailHostPlan,
+    keys: Iterable[tuple[str, str | Path]],
+    *,
+    source: str = "--dkim-public-key",
+) -> MailHostPlan:
+    """`plan` with DKIM key files given outside the inventory (domain, file) added; a domain
+    that dns_dkim_public_keys already maps gets the new file instead.
+
+    Used for keys generated on the mail host and fetched to the controller, which the
+    inventory cannot name in advance. Relative paths are taken from the current directory
+    (they come from a command line). Unlike the inventory variable, each file is read now:
+    the error then names `source` rather than dns_dkim_public_keys.
+    """
+    given: dict[str, Path] = {}
+    for raw_domain, raw_path in keys:
+        domain = names.domain(source, raw_domain)
+        if domain not in plan.domains:
+            raise UsageError(f"{source}: {raw_domain!r} is not in mail_domains "
+                             f"({', '.join(plan.domains)})")
+        if domain in given:
+            raise UsageError(f"{source}: {domain} given twice")
+        if not str(raw_path):
+            raise UsageError(f"{source}: expected a file for {domain}")
+        path = Path(raw_path).expanduser().absolute()
+        dkim.record_value(path, source)  # exists, readable, a public key or DKIM TXT value
+        given[domain] = path
+    if not given:
+        return plan
+    kept = [(d, p) for d, p in plan.dkim_public_keys if d not in given]
+    return dataclasses.replace(plan, dkim_public_keys=tuple(sorted([*kept, *given.items()])))

@@ -9,9 +9,10 @@ Library use (e.g. from a lab test)::
     assert not report.failed, report.to_dict()
 """
 
+from postwright.verify.certcheck import ExpectedCert
 from postwright.verify.model import CheckResult, Report, Status
 from postwright.verify.probe import Mode, Probe
 from postwright.verify.runner import VerifyOptions, run_verify, verify
 
-__all__ = ["CheckResult", "Mode", "Probe", "Report", "Status", "VerifyOptions", "run_verify",
-           "verify"]
+__all__ = ["CheckResult", "ExpectedCert", "Mode", "Probe", "Report", "Status", "VerifyOptions",
+           "run_verify", "verify"]

@@ -11,6 +11,7 @@ from typing import Any
 
 from postwright.contract import load_contract
 from postwright.errors import UsageError
+from postwright.verify.certcheck import ExpectedCert
 from postwright.verify.credentials import read_password
 from postwright.verify.diagnosis import diagnose
 from postwright.verify.dialects import goodbye
@@ -54,6 +55,10 @@ def register(sub: Any) -> None:
     verify.add_argument("--receive-wait", type=float, default=10.0,
                         help="seconds to wait for the test messages in IMAP (default 10)")
     verify.add_argument("--dkim-selector", help="DKIM selector to check")
+    verify.add_argument("--expect-cert", metavar="FILE", help="the certificate the daemons "
+                        "should serve (PEM; a fullchain's first certificate): tls.cert.current "
+                        "fails on every port still serving another one (e.g. no reload after "
+                        "a renewal)")
     verify.add_argument("--ehlo", help="EHLO name (default: an address literal of ours)")
     verify.add_argument("--json", metavar="FILE|-", help="write the JSON report here")
     verify.add_argument("--junit", metavar="FILE", help="write a JUnit XML report here")
@@ -159,6 +164,8 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    # first: a bad file ends the run before any prompt or traffic
+    expected = ExpectedCert.load(args.expect_cert) if args.expect_cert else None
     password = None
     if args.user:
         password = read_password(args.password_file)
@@ -171,6 +178,7 @@ def _verify(args: argparse.Namespace) -> int:
         step_timeout=_positive(args.timeout, "--timeout"),
         receive_wait=args.receive_wait, user=args.user, password=password,
         dkim_selector=args.dkim_selector, ehlo_name=args.ehlo, dns=not args.no_dns,
+        expect_cert=expected,
     )
     if args.service:
         contract = load_contract()

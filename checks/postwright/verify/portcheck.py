@@ -15,6 +15,8 @@ from typing import Any
 
 from postwright.contract import AuthRule, Service, TlsMode, load_contract
 from postwright.verify import dialects
+from postwright.verify.certcheck import CHECK_ID as CERT_CURRENT
+from postwright.verify.certcheck import ExpectedCert, check_cert_current
 from postwright.verify.diagnosis import diagnose, expected_mode
 from postwright.verify.dialects import Caps, DialogueError, Greeting
 from postwright.verify.model import Collector, Status
@@ -40,8 +42,10 @@ class PortFacts:
     cert_names: list[str] = field(default_factory=list)
 
 
-def expected_ids(service: Service) -> list[str]:
+def expected_ids(service: Service, *, cert_current: bool = False) -> list[str]:
     ids = ["port.mode", *TLS_IDS]
+    if cert_current:  # only with --expect-cert: without it the report is unchanged
+        ids.append(CERT_CURRENT)
     if service.tls is TlsMode.STARTTLS:
         ids.append("auth.before_tls")
     if service.auth is AuthRule.NEVER:
@@ -55,12 +59,14 @@ def expected_ids(service: Service) -> list[str]:
 
 class PortCheck:
     def __init__(self, endpoint: Endpoint, service: Service, col: Collector, *,
-                 step_timeout: float, sender_domain: str | None) -> None:
+                 step_timeout: float, sender_domain: str | None,
+                 expected_cert: ExpectedCert | None = None) -> None:
         self.ep = endpoint
         self.service = service
         self.col = col
         self.step = step_timeout
         self.sender = f"postwright-probe@{sender_domain}" if sender_domain else ""
+        self.expected_cert = expected_cert
         self.facts = PortFacts()
         self.probe: Probe | None = None
 
@@ -73,7 +79,7 @@ class PortCheck:
             self.col.close_pending("", Status.SKIP)
             self.col.results.clear()  # an optional service that is off: nothing to report
             return self.facts
-        self.col.expect(*expected_ids(self.service))
+        self.col.expect(*self._ids())
         self._mode_result(probe)
         try:
             await self._session(probe)
@@ -147,7 +153,7 @@ class PortCheck:
             await self._requires_tls(probe.conn)
 
     def _ids(self) -> list[str]:
-        return expected_ids(self.service)
+        return expected_ids(self.service, cert_current=self.expected_cert is not None)
 
     def _auth_on_mx(self, caps: Caps, stage: str) -> None:
         if self.col.has("auth.on_mx"):
@@ -249,6 +255,8 @@ class PortCheck:
     def _skip_cert_checks(self, why: str) -> None:
         for check in ("tls.cert.trusted", "tls.cert.hostname", "tls.cert.expiry"):
             self.col.add(check, Status.SKIP, why)
+        if self.expected_cert is not None:
+            self.col.add(CERT_CURRENT, Status.SKIP, why)
 
     async def _tls_results(self, info: TlsInfo) -> None:
         col, port = self.col, self.ep.port
@@ -307,6 +315,8 @@ class PortCheck:
                     evidence=expiry, remedy="check that automatic renewal (certbot timer) works")
         else:
             col.add("tls.cert.expiry", Status.PASS, f"{days} days left", evidence=expiry)
+        if self.expected_cert is not None:  # the leaf of this very session: no new connection
+            check_cert_current(col, port, self.service.protocol, info.der, self.expected_cert)
 
     def _protocols(self) -> tuple[str, ...]:
         return load_contract().protocols
@@ -361,9 +371,10 @@ class PortCheck:
 
 
 async def check_port(endpoint: Endpoint, service: Service, col: Collector, *,
-                     step_timeout: float, sender_domain: str | None) -> PortFacts:
+                     step_timeout: float, sender_domain: str | None,
+                     expected_cert: ExpectedCert | None = None) -> PortFacts:
     check = PortCheck(endpoint, service, col, step_timeout=step_timeout,
-                      sender_domain=sender_domain)
+                      sender_domain=sender_domain, expected_cert=expected_cert)
     try:
         return await check.run()
     except asyncio.CancelledError:

@@ -12,6 +12,7 @@ from typing import Any
 from postwright.contract import Service, load_contract
 from postwright.errors import UsageError
 from postwright.verify.authority import Authority
+from postwright.verify.certcheck import ExpectedCert
 from postwright.verify.dnscheck import DnsChecks, DnsFacts, default_domain, is_ip
 from postwright.verify.model import CheckResult, Collector, Report, Status
 from postwright.verify.names import check_names
@@ -40,6 +41,7 @@ class VerifyOptions:
     dns: bool = True
     addresses: list[str] | None = None  # skip resolving HOST; test exactly these
     dns_port: int = 53  # port of the authoritative servers asked for TTLs (a test hook)
+    expect_cert: ExpectedCert | None = None  # tls.cert.current on every TLS port when given
 
 
 def _services(opts: VerifyOptions) -> list[Service]:
@@ -92,7 +94,8 @@ async def verify(opts: VerifyOptions) -> Report:
                           ehlo)
             col = Collector(ip, ep.port)
             task = asyncio.create_task(check_port(ep, service, col, step_timeout=opts.step_timeout,
-                                                  sender_domain=domain))
+                                                  sender_domain=domain,
+                                                  expected_cert=opts.expect_cert))
             tasks.append((col, task))
             port_facts[(ip, service.port)] = task
     dns_col = Collector()

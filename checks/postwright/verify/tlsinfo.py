@@ -146,9 +146,12 @@ class TlsInfo:
     cert: dict[str, Any] | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The leaf as received, for tls.cert.current's byte comparison; `cert` holds its facts.
+    der: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["der"]
         extra = data.pop("extra")
         data.update(extra)
         return data
@@ -160,6 +163,7 @@ class TlsInfo:
             self.cipher, self.bits = cipher[0], cipher[2]
         der = obj.getpeercert(binary_form=True)
         if der:
+            self.der = der
             facts = CertFacts.from_der(der)
             self.cert = asdict(facts)
             if hostname:

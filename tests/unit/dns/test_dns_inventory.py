@@ -183,7 +183,10 @@ def test_ansible_inventory_merges_group_vars(tmp_path: Path) -> None:
 
 def test_example_inventory_loads() -> None:
     repo = Path(__file__).resolve().parents[3]
-    plan = plan_from_inventory([repo / "inventories" / "example"])
+    plan = plan_from_inventory([repo / "inventories" / "example"], "mx1")
     assert plan.name == "mx1"
     assert plan.hostname == "mail.example.test"
     assert {str(a) for a in plan.addresses} == {"198.51.100.10", "2001:db8::10"}
+    second = plan_from_inventory([repo / "inventories" / "example"], "mx2")
+    assert second.hostname == "mail.example.net"
+    assert second.domains == ("example.net",)
