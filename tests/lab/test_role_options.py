@@ -4,13 +4,9 @@ POP3S on 995), and postscreen in front of port 25."""
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 import pytest
@@ -19,24 +15,18 @@ from hostsuite.clients import IMAP, POP3S, SMTP, TIMEOUT, message
 from hostsuite.conftest import LAB_CA
 from postwright.contract import load_contract
 from postwright.lab.network import routed_via_lab
-from tests.conftest import REPO, postwright
+from postwright.verify.portscan import scan
+from tests.conftest import postwright
+from tests.lab import playbook
 
 pytestmark = pytest.mark.lab
 IP, IP6, NAME = "198.51.100.10", "2001:db8::10", "mail.example.test"
-USER = ("alice@example.test", "lab-only-Alice-2026")  # inventories/example/group_vars
+USER = ("alice@example.test", "lab-only-Alice-2026")  # inventories/example/hosts.yml
 PORTS = {name: s.port for name, s in load_contract().services.items()}
 
 
 def converge(optional: list[str], **extra: object) -> str:
-    inventory = postwright("lab", "inventory", "--path").stdout.strip()
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"),
-         "-i", str(REPO / "inventories/example"), "-i", inventory,
-         str(REPO / "playbooks/site.yml"),
-         "-e", json.dumps({"mail_optional_services": optional, **extra})],
-        capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    return done.stdout
+    return playbook.converge(limit="mx1", extra={"mail_optional_services": optional, **extra})
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +45,8 @@ def context() -> ssl.SSLContext:
 
 
 def is_open(port: int) -> bool:
-    try:
-        with socket.create_connection((IP, port), timeout=TIMEOUT):
-            return True
-    except ConnectionRefusedError:
-        return False
+    """Whether the port answers; the firewall drops what is closed, so a timeout is closed."""
+    return port in scan(IP, [port], timeout=2)
 
 
 def test_imap_143_refuses_login_before_starttls(host: None, context: ssl.SSLContext) -> None:
