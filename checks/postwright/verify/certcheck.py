@@ -8,16 +8,15 @@ then expires although the file on disk looks fine: only a byte comparison catche
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from postwright.errors import UsageError
 from postwright.verify.model import Collector, Status
+from postwright.verify.tlsinfo import CertFacts
 
 CHECK_ID = "tls.cert.current"
 # Who serves a protocol (SMTP: Postfix, the rest: Dovecot), how to reload it and the setting
@@ -50,18 +49,6 @@ class ExpectedCert:
         return cls(path, certs[0].public_bytes(serialization.Encoding.DER))
 
 
-def cert_facts(der: bytes) -> dict[str, Any]:
-    cert = x509.load_der_x509_certificate(der)
-    serial = f"{cert.serial_number:X}"
-    return {
-        "serial": serial.zfill(len(serial) + len(serial) % 2),  # whole bytes, as openssl shows
-        "subject": cert.subject.rfc4514_string(),
-        "not_before": cert.not_valid_before_utc.isoformat(),
-        "not_after": cert.not_valid_after_utc.isoformat(),
-        "sha256": hashlib.sha256(der).hexdigest(),
-    }
-
-
 def _day(iso: str) -> str:
     return iso.replace("T", " ")[:16] + " UTC"  # the facts are UTC; minutes are enough
 
@@ -73,7 +60,7 @@ def check_cert_current(col: Collector, port: int, protocol: str, served: bytes |
         col.add(CHECK_ID, Status.SKIP, f"the TLS session on port {port} showed no certificate: "
                 "nothing to compare with --expect-cert", evidence={"expected_file": expected.path})
         return
-    have, want = cert_facts(served), cert_facts(expected.der)
+    have, want = asdict(CertFacts.from_der(served)), asdict(CertFacts.from_der(expected.der))
     evidence = {"served": have, "expected": {**want, "file": expected.path}}
     if served == expected.der:
         col.add(CHECK_ID, Status.PASS, f"port {port} serves the expected certificate (serial "

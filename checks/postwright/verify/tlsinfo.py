@@ -70,6 +70,7 @@ def legacy_context() -> ssl.SSLContext | None:
 @dataclass
 class CertFacts:
     subject: str
+    serial: str  # hex, whole bytes, as openssl shows it
     issuer: str
     names: list[str]
     not_before: str
@@ -83,8 +84,10 @@ class CertFacts:
         cert = x509.load_der_x509_certificate(der)
         now = now or dt.datetime.now(dt.UTC)
         not_after = cert.not_valid_after_utc
+        serial = f"{cert.serial_number:X}"
         return cls(
             subject=cert.subject.rfc4514_string(),
+            serial=serial.zfill(len(serial) + len(serial) % 2),
             issuer=cert.issuer.rfc4514_string(),
             names=cert_names(cert),
             not_before=cert.not_valid_before_utc.isoformat(),
