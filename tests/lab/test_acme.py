@@ -87,13 +87,18 @@ def pebble_root(work: Path) -> Path:
     return root
 
 
-def served_on_every_port(work: Path, expected: str) -> dict[tuple[str, int], Status]:
+def on_disk(work: Path, path: str) -> Path:
+    """A copy of a certificate file of mx1, for --expect-cert."""
+    copy = work / "on-disk.pem"
+    copy.write_text(on_host("mx1", f"cat {path}"))
+    return copy
+
+
+def served_on_every_port(work: Path, expected: Path) -> dict[tuple[str, int], Status]:
     """Run the verify suite's TLS checks with --expect-cert; status of tls.cert.current per
     (address, port), after asserting the chain is trusted everywhere."""
-    cert = work / "expected.pem"
-    cert.write_text(expected)
     report = run_verify(VerifyOptions(NAME, resolver=ACME_IP, ca_file=str(pebble_root(work)),
-                                      expect_cert=ExpectedCert.load(cert), dns=False))
+                                      expect_cert=ExpectedCert.load(expected), dns=False))
     trusted = {(r.ip, r.port): r.status for r in report.find("tls.cert.trusted")}
     assert set(trusted.values()) == {Status.PASS}, report.find("tls.cert.trusted")
     return {(str(r.ip), int(r.port or 0)): r.status for r in report.find("tls.cert.current")}
@@ -112,23 +117,16 @@ def test_a_refusing_ca_fails_clearly_and_leaves_the_host_as_it_was(acme: Path) -
     assert "external account" in done.stdout.lower()  # certbot's reason, passed on
     # no lineage; the daemons run and serve the placeholder that is on disk
     assert on_host("mx1", f"test -e {LINEAGE} || echo absent").strip() == "absent"
-    placeholder = on_host("mx1", f"cat {SERVED}")
     report = run_verify(VerifyOptions(NAME, resolver=ACME_IP, dns=False,
-                                      expect_cert=ExpectedCert.load(_write(acme, placeholder))))
+                                      expect_cert=ExpectedCert.load(on_disk(acme, SERVED))))
     assert {r.status for r in report.find("tls.cert.current")} == {Status.PASS}
-
-
-def _write(work: Path, pem: str) -> Path:
-    path = work / "on-disk.pem"
-    path.write_text(pem)
-    return path
 
 
 def test_the_ca_issues_and_every_port_serves_the_certificate(acme: Path) -> None:
     start_pebble(refuse=False)
     converge(limit="mx1", extra=acme_vars(acme))
-    issued = on_host("mx1", f"cat {LINEAGE}/cert.pem")
     assert "Pebble" in on_host("mx1", f"openssl x509 -noout -issuer -in {LINEAGE}/cert.pem")
+    issued = on_disk(acme, f"{LINEAGE}/cert.pem")
     assert served_on_every_port(acme, issued) == every_port(Status.PASS)
     assert on_host("mx1", "stat -c %a /etc/postwright/tls/privkey.pem").strip() == "600"
     # port 80 is open for HTTP-01 renewals; a second converge changes nothing
@@ -139,15 +137,15 @@ def test_the_ca_issues_and_every_port_serves_the_certificate(acme: Path) -> None
 def test_a_forced_renewal_reaches_every_port(acme: Path) -> None:
     before = on_host("mx1", f"openssl x509 -noout -serial -in {LINEAGE}/cert.pem")
     on_host("mx1", RENEW)
-    renewed = on_host("mx1", f"cat {LINEAGE}/cert.pem")
     assert on_host("mx1", f"openssl x509 -noout -serial -in {LINEAGE}/cert.pem") != before
+    renewed = on_disk(acme, f"{LINEAGE}/cert.pem")
     assert served_on_every_port(acme, renewed) == every_port(Status.PASS)
 
 
 def test_without_the_deploy_hook_verify_names_the_stale_ports(acme: Path) -> None:
     on_host("mx1", f"rm {HOOK} && {RENEW}")
-    renewed = _write(acme, on_host("mx1", f"cat {LINEAGE}/cert.pem"))
-    assert served_on_every_port(acme, renewed.read_text()) == every_port(Status.FAIL)
+    renewed = on_disk(acme, f"{LINEAGE}/cert.pem")
+    assert served_on_every_port(acme, renewed) == every_port(Status.FAIL)
     # the command line says which check failed and why
     done = postwright("verify", NAME, "--resolver", ACME_IP, "--no-dns", "--ca-file",
                       str(pebble_root(acme)), "--expect-cert", str(renewed), check=False)
@@ -160,5 +158,5 @@ def test_the_next_converge_restores_the_hook_and_heals_the_host(acme: Path) -> N
     output = converge(limit="mx1", extra=acme_vars(acme))
     assert "Install the lineage's certificate and reload Postfix and Dovecot" in output
     assert on_host("mx1", f"test -x {HOOK} && echo present").strip() == "present"
-    current = on_host("mx1", f"cat {LINEAGE}/cert.pem")
+    current = on_disk(acme, f"{LINEAGE}/cert.pem")
     assert served_on_every_port(acme, current) == every_port(Status.PASS)

@@ -18,13 +18,14 @@ from pathlib import Path
 import dkim
 import dns.resolver
 import pytest
+import yaml
 
 from hostsuite.clients import IMAPS, SMTP, message
 from hostsuite.conftest import LAB_CA
 from postwright.contract import load_contract
 from postwright.lab.network import routed_via_lab
 from postwright.verify.portscan import COMMON_PORTS, scan
-from tests.conftest import postwright
+from tests.conftest import REPO, postwright
 from tests.lab.playbook import converge, host_vars_inventory, on_host
 
 pytestmark = pytest.mark.lab
@@ -212,10 +213,10 @@ def test_the_rules_are_persisted_and_loaded_at_boot(lab: None) -> None:
 @pytest.fixture(scope="module")
 def smarthost_inventory(lab: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """mx2 gets a smarthost account allowed to send as @example.test (and keeps its users)."""
-    mx2_users = [{"address": "carol@example.net", "password": "lab-only-Carol-2026"},
-                 {"address": "dave@example.net", "password": "lab-only-Dave-2026"},
-                 {"address": RELAY_USER[0], "password": RELAY_USER[1],
-                  "send_as": ["@example.test"]}]
+    inventory = yaml.safe_load((REPO / "inventories/example/hosts.yml").read_text())
+    mx2 = inventory["all"]["children"]["mailservers"]["hosts"]["mx2"]
+    mx2_users = [*mx2["mail_users"], {"address": RELAY_USER[0], "password": RELAY_USER[1],
+                                      "send_as": ["@example.test"]}]
     path = host_vars_inventory(tmp_path_factory.mktemp("relay") / "relay.yml",
                                {"mx2": {"mail_users": mx2_users}})
     converge(limit="mx2", inventories=[path])
