@@ -10,9 +10,10 @@ scripts/setup.sh
 . .venv/bin/activate
 
 hosts=(mx1 mx2)
-host_var() {  # host_var HOST EXPRESSION -> a value from the example inventory
-  ansible-inventory -i inventories/example --host "$1" \
-    | python3 -c "import json,sys; v=json.load(sys.stdin); print($2)"
+inventory_json=$(ansible-inventory -i inventories/example --list)  # read once, queried below
+host_var() {  # host_var HOST EXPRESSION -> a value from the example inventory (v: its variables)
+  python3 -c "import json,sys; v=json.load(sys.stdin)['_meta']['hostvars']['$1']; print($2)" \
+    <<<"$inventory_json"
 }
 
 echo "== lab: boot ${hosts[*]} at their inventory addresses, and the DNS host"

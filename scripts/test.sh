@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, lints everything, then runs every test tier:
 # unit tests, lab tests that boot real hosts, and the molecule scenario (converge the roles on
-# a lab host, check idempotence, verify with the host suite and real clients). Run as root on
+# the two lab hosts, check idempotence, verify with the host suite and real clients). Run as root on
 # Debian 12. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +17,5 @@ ansible-lint
 echo "== unit and lab tests"
 pytest "$@"
 
-echo "== molecule: converge, idempotence, verify on a lab host"
+echo "== molecule: converge, idempotence, check mode, verify on the lab hosts mx1 and mx2"
 molecule test
