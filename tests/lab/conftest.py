@@ -10,27 +10,53 @@ from pathlib import Path
 import pytest
 
 from postwright.lab.machine import ProcStat
+from postwright.lab.plan import PREFIX
 from tests.conftest import postwright
 
 NETNS_DIR = Path("/run/netns")
 
 
+def lab_state_dir() -> str:
+    return os.environ.get("POSTWRIGHT_LAB_DIR", "/var/lib/postwright/lab")
+
+
 def lab_netns() -> list[str]:
-    return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith("pw-")) \
+    """The lab's namespaces (its `pw-` prefix); other software's namespaces are not ours."""
+    return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(PREFIX)) \
         if NETNS_DIR.is_dir() else []
 
 
 def live_nspawn_processes() -> list[int]:
-    """systemd-nspawn processes that are alive (zombies wait for PID 1 to reap them)."""
-    stats = ((int(p.name), ProcStat.read(int(p.name))) for p in Path("/proc").glob("[0-9]*"))
-    return [pid for pid, stat in stats
-            if stat is not None and stat.comm == "systemd-nspawn" and stat.state != "Z"]
+    """The lab's systemd-nspawn processes that are alive (zombies wait for PID 1 to reap them):
+    those booting a root file system under the lab's state directory. Containers that other
+    software runs on the machine are not ours to count."""
+    ours = f"--directory={lab_state_dir()}/".encode()
+    alive = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        stat = ProcStat.read(int(entry.name))
+        if stat is None or stat.comm != "systemd-nspawn" or stat.state == "Z":
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(arg.startswith(ours) for arg in argv):
+            alive.append(int(entry.name))
+    return alive
 
 
 def lab_mounts() -> list[str]:
-    lab_dir = os.environ.get("POSTWRIGHT_LAB_DIR", "/var/lib/postwright/lab")
-    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-            if lab_dir in line or "/run/netns" in line]
+    """Mounts the lab made: under its state directory, its own namespaces' bind mounts, and
+    /run/netns itself once no namespace of anyone is left there (`ip netns` made it)."""
+    netns_ours = f"{NETNS_DIR}/{PREFIX}"
+    netns_dir_left = NETNS_DIR.is_dir() and not any(NETNS_DIR.iterdir())
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mount_point = line.split()[4]
+        if (lab_state_dir() in mount_point or mount_point.startswith(netns_ours)
+                or (netns_dir_left and mount_point == str(NETNS_DIR))):
+            mounts.append(line)
+    return mounts
 
 
 def wait_until(condition: object, seconds: float = 10) -> None:

@@ -4,6 +4,7 @@ and `lab down` leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,14 +13,29 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import postwright
-from tests.lab.conftest import lab_mounts, lab_netns, live_nspawn_processes, wait_until
+from tests.lab.conftest import (
+    NETNS_DIR,
+    lab_mounts,
+    lab_netns,
+    live_nspawn_processes,
+    wait_until,
+)
 
 pytestmark = pytest.mark.lab
 ANSIBLE = Path(sys.executable).parent / "ansible"
 
 
 @pytest.fixture(scope="module")
-def lab(clean_lab: None) -> Iterator[dict[str, dict[str, object]]]:
+def foreign_netns() -> Iterator[str]:
+    """A namespace some other software on the machine made; the lab must leave it alone."""
+    name = f"other-software-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    yield name
+    subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@pytest.fixture(scope="module")
+def lab(clean_lab: None, foreign_netns: str) -> Iterator[dict[str, dict[str, object]]]:
     postwright("lab", "up", "labt1")
     hosts = {h["name"]: h for h in json.loads(postwright("lab", "status", "--json").stdout)}
     yield hosts
@@ -36,6 +52,16 @@ def test_up_boots_the_host_and_the_dns_host(lab: dict[str, dict[str, object]]) -
 def test_systemd_is_running_inside(lab: dict[str, dict[str, object]], name: str) -> None:
     done = postwright("lab", "shell", name, "--", "systemctl", "is-system-running", check=False)
     assert done.stdout.strip() == "running", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", ["labt1", "ns1"])
+@pytest.mark.parametrize("unit", ["systemd-sysusers.service", "ldconfig.service"])
+def test_first_boot_work_was_done_in_the_image(lab: dict[str, dict[str, object]], name: str,
+                                                unit: str) -> None:
+    """The image is stamped up to date, so no host redoes (or can fail at) first-boot work."""
+    done = postwright("lab", "shell", name, "--", "systemctl", "show", "--property=ConditionResult",
+                      "--property=Result", unit)
+    assert done.stdout.split() == ["Result=success", "ConditionResult=no"], done.stdout
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
@@ -74,10 +100,16 @@ def test_second_up_is_safe_and_keeps_the_host(lab: dict[str, dict[str, object]])
     assert again["labt1"]["leader_pid"] == lab["labt1"]["leader_pid"]
 
 
-def test_down_leaves_no_namespace_process_or_mount(lab: dict[str, dict[str, object]]) -> None:
+def test_down_leaves_no_namespace_process_or_mount(lab: dict[str, dict[str, object]],
+                                                   foreign_netns: str) -> None:
+    assert live_nspawn_processes()  # the counting below can see the lab's hosts
     postwright("lab", "down")
     wait_until(lambda: not live_nspawn_processes())
     assert lab_netns() == []
+    # what other software made stays: its namespace and the /run/netns mount it needs
+    assert (NETNS_DIR / foreign_netns).exists()
+    assert any(line.split()[4] == f"{NETNS_DIR}/{foreign_netns}"
+               for line in Path("/proc/self/mountinfo").read_text().splitlines())
     assert live_nspawn_processes() == []
     assert lab_mounts() == []
     assert "the lab is down" in postwright("lab", "status").stdout
