@@ -45,7 +45,7 @@ MASKED_UNITS = (
     "fstrim.timer",
     "systemd-timesyncd.service",
 )
-_RECIPE_VERSION = "3"
+_RECIPE_VERSION = "4"
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 
 
@@ -142,6 +142,7 @@ def _prepare(root: Path, mirror: str) -> None:
     # Every host gets its own machine-id when it is created (see machine.py).
     (root / "etc/machine-id").unlink(missing_ok=True)
     run(["systemctl", f"--root={root}", "mask", *MASKED_UNITS])
+    _first_boot_done(root)
     shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
     (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
     # No package lists in the image (they would go stale in the cache); make apt (and Ansible's
@@ -153,3 +154,20 @@ def _prepare(root: Path, mirror: str) -> None:
     for stale in (root / "var/cache/apt").glob("*.bin"):
         stale.unlink()
     os.utime(lists, (0, 0))
+
+
+def _first_boot_done(root: Path) -> None:
+    """Do the image's first-boot work now, once, instead of on every lab host's first boot.
+
+    systemd runs systemd-sysusers, ldconfig and the catalog and hwdb updates at boot while
+    /etc or /var are older than /usr (ConditionNeedsUpdate). The packages' own scripts did that
+    work during debootstrap, and systemd-sysusers runs again here for certain; stamping /etc and
+    /var as up to date keeps every booting host from redoing it. A first-boot
+    systemd-sysusers once failed a DNS host's boot under load; now it has nothing to run at boot.
+    """
+    run(["systemd-sysusers", f"--root={root}"])
+    stamp = int(time.time())  # whole seconds: tar keeps mtimes to the second
+    for path in (root / "etc/.updated", root / "var/.updated"):
+        path.write_text(f"# postwright lab image build\nTIMESTAMP_NSEC={stamp}000000000\n")
+        os.utime(path, (stamp, stamp))
+    os.utime(root / "usr", (stamp, stamp))

@@ -215,9 +215,22 @@ class Machine:
                 f"lab host {self.name} did not finish booting in {BOOT_TIMEOUT:.0f} s "
                 f"(systemd says {state!r}):\n{self._console_tail()}")
         if state == "degraded":
-            failed = self.exec("systemctl", "--failed", "--plain", "--no-legend",
-                               check=False).stdout
-            raise PostwrightError(f"lab host {self.name} booted with failed units:\n{failed}")
+            raise PostwrightError(f"lab host {self.name} booted with failed units:\n"
+                                  f"{self._failed_units_report()}")
+
+    def _failed_units_report(self) -> str:
+        """The failed units and the end of each one's journal: what a person debugging a failed
+        boot would look at first."""
+        failed = self.exec("systemctl", "--failed", "--plain", "--no-legend", check=False).stdout
+        report = [failed.rstrip()]
+        for line in failed.splitlines():
+            unit = line.split()[0] if line.split() else ""
+            if not unit:
+                continue
+            journal = self.exec("journalctl", "--boot", "--no-pager", "--lines=30",
+                                f"--unit={unit}", check=False)
+            report.append(f"--- journal of {unit} ---\n{journal.stdout.rstrip()}")
+        return "\n".join(report)
 
     def _stop(self) -> None:
         pid = self.nspawn_pid()
