@@ -81,9 +81,13 @@ def test_postfix_listeners_follow_the_contract(host: Any, enabled: list[Service]
 
 
 def test_dovecot_tls_and_auth_policy(host: Any, contract: Contract) -> None:
-    dovecot = _settings(host.check_output("doveconf ssl ssl_min_protocol disable_plaintext_auth"))
+    # Dovecot 2.4 (Debian 13) replaced disable_plaintext_auth = yes by auth_allow_cleartext = no
+    no_cleartext = (("disable_plaintext_auth", "yes")
+                    if host.check_output("dovecot --version").startswith("2.3.")
+                    else ("auth_allow_cleartext", "no"))
+    dovecot = _settings(host.check_output(f"doveconf ssl ssl_min_protocol {no_cleartext[0]}"))
     assert dovecot == {"ssl": "required", "ssl_min_protocol": contract.min_protocol,
-                       "disable_plaintext_auth": "yes"}
+                       no_cleartext[0]: no_cleartext[1]}
 
 
 def test_served_certificate_equals_the_file_on_disk(

@@ -22,7 +22,8 @@ CHECK_ID = "tls.cert.current"
 # Who serves a protocol (SMTP: Postfix, the rest: Dovecot), how to reload it and the setting
 # that names its certificate file: what the roles configure.
 _POSTFIX = ("Postfix", "systemctl reload postfix", "smtpd_tls_cert_file / smtpd_tls_chain_files")
-_DOVECOT = ("Dovecot", "systemctl reload dovecot", "ssl_cert")
+_DOVECOT = ("Dovecot", "systemctl reload dovecot",
+            "ssl_cert (Dovecot 2.3) / ssl_server_cert_file (2.4)")
 
 
 @dataclass(frozen=True)
