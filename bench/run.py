@@ -50,7 +50,8 @@ def provisioning() -> None:
     timed([str(BIN / "postwright"), "lab", "down"])
     # build the image first if it is not cached, so the boot below is timed from the cache
     timed([sys.executable, "-c", "from postwright.lab.image import ensure_image; "
-           "from postwright.lab.plan import LabPaths; ensure_image(LabPaths.from_env())"])
+           "from postwright.lab.plan import DEFAULT_SUITE, LabPaths; "
+           "ensure_image(LabPaths.from_env(), DEFAULT_SUITE)"])
     boot, _ = timed([str(BIN / "postwright"), "lab", "up", HOST, "--ipv4", IPV4, "--ipv6", IPV6])
     row("lab up (mail host + DNS host with BIND, cached image)", boot)
     # every target below is a lab address: refuse to run if it would leave the machine

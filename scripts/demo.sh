@@ -3,7 +3,7 @@
 # example.test, mx2 for example.net) and the lab DNS host (BIND), provision both (Postfix,
 # Dovecot, TLS from the lab CA, DKIM, nftables firewall), write their DNS records and push them to
 # the lab DNS server, then verify each host from the network as any outside client would.
-# Run as root on Debian 12; `.venv/bin/postwright lab down` removes the lab.
+# mx1 runs Debian 12 and mx2 Debian 13 (`lab_suite` in the inventory). Run as root on Debian 12; `.venv/bin/postwright lab down` removes the lab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -19,7 +19,8 @@ host_var() {  # host_var HOST EXPRESSION -> a value from the example inventory (
 echo "== lab: boot ${hosts[*]} at their inventory addresses, and the DNS host"
 for host in "${hosts[@]}"; do
   postwright lab up "$host" --ipv4 "$(host_var "$host" 'v["mail_ipv4"]')" \
-    --ipv6 "$(host_var "$host" 'v["mail_ipv6"]')" --dns-zone example.test --dns-zone example.net
+    --ipv6 "$(host_var "$host" 'v["mail_ipv6"]')" --suite "$(host_var "$host" 'v["lab_suite"]')" \
+    --dns-zone example.test --dns-zone example.net
 done
 lab_inventory=$(postwright lab inventory --path)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from postwright.lab.machine import ProcStat
+from postwright.lab.machine import CGROUP_PREFIX, ProcStat
 from postwright.lab.plan import PREFIX
 from tests.conftest import postwright
 
@@ -57,6 +57,12 @@ def lab_mounts() -> list[str]:
                 or (netns_dir_left and mount_point == str(NETNS_DIR))):
             mounts.append(line)
     return mounts
+
+
+def lab_cgroups() -> list[str]:
+    """The cgroups the lab made for its hosts, in any hierarchy."""
+    return sorted(str(d) for d in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PREFIX}*")) + \
+        sorted(str(d) for d in Path("/sys/fs/cgroup").glob(f"{CGROUP_PREFIX}*"))
 
 
 def wait_until(condition: object, seconds: float = 10) -> None:

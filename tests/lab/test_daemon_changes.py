@@ -67,6 +67,11 @@ def master_pid() -> str:
     return on_host("mx1", "cat /var/spool/postfix/pid/master.pid").strip()
 
 
+def postfix_status() -> int:
+    """Exit status of `postfix status` (0: the master runs); it logs, it prints nothing."""
+    return int(on_host("mx1", "postfix status; echo $?", check=False).split()[-1])
+
+
 def serving() -> bool:
     return {25, 587, 993} <= scan(IP, [25, 587, 993], timeout=2)
 
@@ -77,7 +82,7 @@ def test_a_plain_reload_leaves_a_dead_postfix_down(host: None) -> None:
     on_host("mx1", "systemctl stop postfix@-.service")
     try:
         assert on_host("mx1", "systemctl reload postfix; echo rc=$?").strip() == "rc=0"
-        assert "not running" in on_host("mx1", "postfix status 2>&1", check=False)
+        assert postfix_status() != 0
     finally:
         on_host("mx1", "systemctl restart postfix")
     wait_settled()
@@ -102,7 +107,7 @@ def test_a_reload_starts_a_daemon_that_is_down(host: None) -> None:
     done = apply_change()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert states() == ["active", "active"]
-    assert "is running" in on_host("mx1", "postfix status 2>&1")
+    assert postfix_status() == 0
     assert serving()
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from postwright.lab.machine import CGROUP_PREFIX
 from tests.conftest import postwright
 from tests.lab.conftest import (
     NETNS_DIR,
+    lab_cgroups,
     lab_mounts,
     lab_netns,
     live_nspawn_processes,
@@ -62,6 +64,20 @@ def test_first_boot_work_was_done_in_the_image(lab: dict[str, dict[str, object]]
     done = postwright("lab", "shell", name, "--", "systemctl", "show", "--property=ConditionResult",
                       "--property=Result", unit)
     assert done.stdout.split() == ["Result=success", "ConditionResult=no"], done.stdout
+
+
+def test_each_host_runs_in_a_cgroup_of_its_own(lab: dict[str, dict[str, object]]) -> None:
+    """Hosts sharing one cgroup tree made and removed each other's unit cgroups (units failed at
+    random with 219/CGROUP): each host's systemd must sit in its own."""
+    trees = {}
+    for name in ("labt1", "ns1"):
+        lines = Path(f"/proc/{lab[name]['leader_pid']}/cgroup").read_text().splitlines()
+        paths = {line.split(":", 2)[2] for line in lines
+                 if line.split(":")[1] in ("name=systemd", "")}
+        assert paths, lines
+        assert all(f"/{CGROUP_PREFIX}{name}/" in path for path in paths), paths
+        trees[name] = paths
+    assert not trees["labt1"] & trees["ns1"]
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
@@ -112,5 +128,6 @@ def test_down_leaves_no_namespace_process_or_mount(lab: dict[str, dict[str, obje
                for line in Path("/proc/self/mountinfo").read_text().splitlines())
     assert live_nspawn_processes() == []
     assert lab_mounts() == []
+    assert lab_cgroups() == []
     assert "the lab is down" in postwright("lab", "status").stdout
     postwright("lab", "down")  # down with nothing up is safe

@@ -40,17 +40,18 @@ class Host:
     ipv6: str
     name: str
     user: tuple[str, str]
+    suite: str
 
     @property
     def domain(self) -> str:
         return self.user[0].split("@")[1]
 
 
+EXAMPLE = yaml.safe_load((REPO / "inventories/example/hosts.yml").read_text())
 HOSTS = {
-    "mx1": Host("198.51.100.10", "2001:db8::10", "mail.example.test",
-                ("alice@example.test", "lab-only-Alice-2026")),
-    "mx2": Host("198.51.100.11", "2001:db8::11", "mail.example.net",
-                ("carol@example.net", "lab-only-Carol-2026")),
+    name: Host(v["mail_ipv4"], v["mail_ipv6"], v["mail_hostname"],
+               (v["mail_users"][0]["address"], v["mail_users"][0]["password"]), v["lab_suite"])
+    for name, v in EXAMPLE["all"]["children"]["mailservers"]["hosts"].items()
 }
 CONTRACT = load_contract()
 CONTRACT_PORTS = {s.port for s in CONTRACT.enabled_services([])}
@@ -60,9 +61,9 @@ RELAY_USER = ("relay@example.net", "lab-only-Relay-2026")
 
 @pytest.fixture(scope="module")
 def lab(clean_lab: None) -> Iterator[None]:
-    postwright("lab", "up", "mx1", "--ipv4", HOSTS["mx1"].ipv4, "--ipv6", HOSTS["mx1"].ipv6,
-               "--dns-zone", "example.test", "--dns-zone", "example.net")
-    postwright("lab", "up", "mx2", "--ipv4", HOSTS["mx2"].ipv4, "--ipv6", HOSTS["mx2"].ipv6)
+    for name, host in HOSTS.items():
+        postwright("lab", "up", name, "--ipv4", host.ipv4, "--ipv6", host.ipv6,
+                   "--suite", host.suite, "--dns-zone", "example.test", "--dns-zone", "example.net")
     for host in HOSTS.values():
         for ip in (host.ipv4, host.ipv6):
             assert routed_via_lab(ip), ip
@@ -213,8 +214,7 @@ def test_the_rules_are_persisted_and_loaded_at_boot(lab: None) -> None:
 @pytest.fixture(scope="module")
 def smarthost_inventory(lab: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """mx2 gets a smarthost account allowed to send as @example.test (and keeps its users)."""
-    inventory = yaml.safe_load((REPO / "inventories/example/hosts.yml").read_text())
-    mx2 = inventory["all"]["children"]["mailservers"]["hosts"]["mx2"]
+    mx2 = EXAMPLE["all"]["children"]["mailservers"]["hosts"]["mx2"]
     mx2_users = [*mx2["mail_users"], {"address": RELAY_USER[0], "password": RELAY_USER[1],
                                       "send_as": ["@example.test"]}]
     path = host_vars_inventory(tmp_path_factory.mktemp("relay") / "relay.yml",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,15 +13,21 @@ import yaml
 
 from postwright.cli import main
 from postwright.errors import UsageError
+from postwright.lab.image import image_path
 from postwright.lab.inventory import InventoryHost, render_inventory
+from postwright.lab.machine import HostRecord
 from postwright.lab.plan import (
+    DEFAULT_SUITE,
     LAB_NET4,
     LAB_NET6,
     MAX_NAME,
+    SUITES,
     Addresses,
     HostKind,
+    LabPaths,
     validate_addresses,
     validate_name,
+    validate_suite,
 )
 
 
@@ -61,13 +69,36 @@ def test_addresses_outside_the_lab_are_rejected(ipv4: str, ipv6: str) -> None:
 
 def test_inventory_groups_hosts_by_kind_with_nsenter_connection() -> None:
     text = render_inventory([
-        InventoryHost("mx1", HostKind.MAIL, "198.51.100.10", "2001:db8::10", 4242),
-        InventoryHost("ns1", HostKind.DNS, "198.51.100.53", "2001:db8::53", 4343),
+        InventoryHost("mx1", HostKind.MAIL, "198.51.100.10", "2001:db8::10", "trixie", 4242),
+        InventoryHost("ns1", HostKind.DNS, "198.51.100.53", "2001:db8::53", "bookworm", 4343),
     ])
     lab = yaml.safe_load(text)["all"]["children"]["lab"]
     assert lab["vars"]["ansible_connection"] == "community.docker.nsenter"
     assert lab["children"]["lab_mail"]["hosts"]["mx1"]["ansible_nsenter_pid"] == 4242
     assert lab["children"]["lab_dns"]["hosts"]["ns1"]["lab_ipv6"] == "2001:db8::53"
+    assert lab["children"]["lab_mail"]["hosts"]["mx1"]["lab_running_suite"] == "trixie"
+
+
+@pytest.mark.parametrize("suite", list(SUITES))
+def test_each_suite_has_its_own_cached_image(suite: str) -> None:
+    paths = LabPaths(state=Path("/nonexistent/state"), cache=Path("/nonexistent/cache"))
+    image = image_path(paths, suite)
+    assert image.name.startswith(f"{suite}-")
+    others = {image_path(paths, other) for other in SUITES if other != suite}
+    assert image not in others
+
+
+def test_a_host_record_keeps_its_suite_and_old_records_are_bookworm() -> None:
+    record = HostRecord("mx2", HostKind.MAIL, Addresses.for_number(11), "trixie")
+    assert HostRecord.from_json(record.to_json()) == record
+    legacy = json.loads(record.to_json())
+    del legacy["suite"]
+    assert HostRecord.from_json(json.dumps(legacy)).suite == DEFAULT_SUITE == "bookworm"
+
+
+def test_an_unknown_suite_is_refused_naming_the_supported_ones() -> None:
+    with pytest.raises(UsageError, match=re.escape("bookworm (Debian 12), trixie (Debian 13)")):
+        validate_suite("buster")
 
 
 @pytest.fixture
@@ -109,6 +140,16 @@ def test_up_with_address_outside_the_lab_fails_and_changes_nothing(
 ) -> None:
     assert main(["lab", "up", "mx1", "--ipv4", "10.0.0.5", "--ipv6", "2001:db8::5"]) == 2
     assert "10.0.0.5" in capsys.readouterr().err
+    assert not empty_lab_dir.exists()
+
+
+def test_up_with_an_unknown_suite_fails_at_once_and_changes_nothing(
+    empty_lab_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["lab", "up", "mx1", "--suite", "sid"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'sid'" in capsys.readouterr().err
     assert not empty_lab_dir.exists()
 
 

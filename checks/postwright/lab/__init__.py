@@ -25,6 +25,7 @@ from postwright.lab.image import ensure_image
 from postwright.lab.inventory import InventoryHost, render_inventory
 from postwright.lab.machine import HostRecord, Machine
 from postwright.lab.plan import (
+    DEFAULT_SUITE,
     DNS_HOST_NAME,
     DNS_HOST_NUMBER,
     FIRST_MAIL_NUMBER,
@@ -34,6 +35,7 @@ from postwright.lab.plan import (
     LabPaths,
     validate_addresses,
     validate_name,
+    validate_suite,
 )
 from postwright.lab.proxy import ensure_apt_proxy
 from postwright.system import missing_tools
@@ -49,6 +51,7 @@ class HostRequest:
     name: str
     kind: HostKind = HostKind.MAIL
     addresses: Addresses | None = None
+    suite: str = DEFAULT_SUITE
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class HostStatus:
     kind: HostKind
     ipv4: str
     ipv6: str
+    suite: str
     state: str
     leader_pid: int | None
 
@@ -94,7 +98,7 @@ class Lab:
                 continue
             result.append(HostStatus(
                 name=record.name, kind=record.kind, ipv4=str(record.addresses.ipv4),
-                ipv6=str(record.addresses.ipv6), state=machine.system_state(),
+                ipv6=str(record.addresses.ipv6), suite=record.suite, state=machine.system_state(),
                 leader_pid=machine.leader_pid(),
             ))
         return result
@@ -114,11 +118,11 @@ class Lab:
         self.paths.hosts.mkdir(parents=True, exist_ok=True)
         with self._locked():
             new = self._plan_new_hosts(wanted)  # raises before anything is changed
-            image = ensure_image(self.paths)
+            images = {suite: ensure_image(self.paths, suite) for suite in {r.suite for r in new}}
             ensure_apt_proxy()
             created_network = network.lab_network_up()
             try:
-                self._create_all(new, image, zones)
+                self._create_all(new, images, zones)
             except BaseException:
                 if created_network and not self.machines():
                     network.lab_network_down()
@@ -176,6 +180,10 @@ class Lab:
                     raise UsageError(
                         f"lab host {request.name} is already up with {current.addresses.ipv4} "
                         f"{current.addresses.ipv6}; take it down first to change its addresses")
+                if request.suite != current.suite and request.kind is not HostKind.DNS:
+                    raise UsageError(
+                        f"lab host {request.name} is already up with Debian {current.suite}; "
+                        f"take it down first to run it on {request.suite}")
                 continue
             addresses = request.addresses or self._next_free(taken)
             for address in (str(addresses.ipv4), str(addresses.ipv6)):
@@ -183,7 +191,8 @@ class Lab:
                     raise UsageError(f"address {address} is already used by lab host "
                                      f"{taken[address]}")
                 taken[address] = request.name
-            new.append(HostRecord(request.name, request.kind, addresses))
+            new.append(HostRecord(request.name, request.kind, addresses,
+                                  validate_suite(request.suite)))
         return new
 
     @staticmethod
@@ -194,11 +203,11 @@ class Lab:
                 return candidate
         raise PostwrightError("the lab network has no free address left")
 
-    def _create_all(self, records: Sequence[HostRecord], image: Path,
+    def _create_all(self, records: Sequence[HostRecord], images: dict[str, Path],
                     zones: tuple[str, ...]) -> None:
         def create(record: HostRecord) -> None:
             machine = Machine(self.paths, record.name)
-            machine.create(record, image)
+            machine.create(record, images[record.suite])
             if record.kind is HostKind.DNS:
                 try:
                     setup_dns_server(machine, record.addresses, self.paths, zones)
@@ -215,7 +224,7 @@ class Lab:
 
     def _write_inventory(self) -> None:
         hosts = [
-            InventoryHost(s.name, s.kind, s.ipv4, s.ipv6, s.leader_pid)
+            InventoryHost(s.name, s.kind, s.ipv4, s.ipv6, s.suite, s.leader_pid)
             for s in self.status() if s.leader_pid is not None
         ]
         self.paths.inventory.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from postwright.errors import UsageError
 from postwright.lab import HostRequest, HostStatus, Lab, require_root
 from postwright.lab.dns_server import DEFAULT_ZONES
 from postwright.lab.machine import NSENTER
-from postwright.lab.plan import Addresses, HostKind
+from postwright.lab.plan import DEFAULT_SUITE, SUITES, Addresses, HostKind
 
 DEFAULT_HOSTS = ("mx1",)
 
@@ -29,6 +29,11 @@ def register(sub: Any) -> None:
                     help=f"host names (default: {' '.join(DEFAULT_HOSTS)})")
     up.add_argument("--ipv4", help="IPv4 address for the single NAME (default: next free)")
     up.add_argument("--ipv6", help="IPv6 address for the single NAME (default: next free)")
+    up.add_argument("--suite", default=DEFAULT_SUITE, choices=list(SUITES),
+                    help="Debian release of the NAMEs: "
+                         + ", ".join(f"{name} ({release})" for name, release in SUITES.items())
+                         + f" (default: {DEFAULT_SUITE}); the DNS host always runs "
+                         + DEFAULT_SUITE)
     up.add_argument("--dns-zone", action="append", dest="dns_zones", metavar="ZONE",
                     help="forward zone the lab DNS host serves (repeatable; default: "
                          f"{' '.join(DEFAULT_ZONES)})")
@@ -65,7 +70,7 @@ def _requests(args: argparse.Namespace) -> list[HostRequest]:
                                   ipaddress.IPv6Address(args.ipv6))
         except ValueError as exc:
             raise UsageError(f"invalid address: {exc}") from exc
-    return [HostRequest(name, HostKind.MAIL, addresses) for name in names]
+    return [HostRequest(name, HostKind.MAIL, addresses, args.suite) for name in names]
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -114,6 +119,6 @@ def _shell(args: argparse.Namespace) -> int:
 
 
 def _print_table(hosts: list[HostStatus]) -> None:
-    print(f"{'NAME':<12} {'KIND':<5} {'STATE':<12} {'IPV4':<15} IPV6")
+    print(f"{'NAME':<12} {'KIND':<5} {'SUITE':<9} {'STATE':<12} {'IPV4':<15} IPV6")
     for h in hosts:
-        print(f"{h.name:<12} {h.kind.value:<5} {h.state:<12} {h.ipv4:<15} {h.ipv6}")
+        print(f"{h.name:<12} {h.kind.value:<5} {h.suite:<9} {h.state:<12} {h.ipv4:<15} {h.ipv6}")

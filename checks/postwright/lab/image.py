@@ -1,4 +1,4 @@
-"""The lab's Debian bookworm image: built once with debootstrap, cached as a zstd tarball.
+"""The lab's Debian images, one per suite: built once with debootstrap, cached as zstd tarballs.
 
 The cache key is a hash of the recipe below, so changing the package list or the preparation
 steps builds a new image instead of silently reusing a stale one.
@@ -19,10 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from postwright.errors import PostwrightError
-from postwright.lab.plan import LabPaths
+from postwright.lab.plan import LabPaths, validate_suite
 from postwright.system import run
 
-SUITE = "bookworm"
 PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -63,10 +62,10 @@ def debian_mirror() -> str:
     raise PostwrightError(f"cannot find a Debian mirror in {DEBIAN_SOURCES} or sources.list")
 
 
-def image_path(paths: LabPaths) -> Path:
-    recipe = "\n".join((_RECIPE_VERSION, SUITE, *PACKAGES, *MASKED_UNITS))
+def image_path(paths: LabPaths, suite: str) -> Path:
+    recipe = "\n".join((_RECIPE_VERSION, suite, *PACKAGES, *MASKED_UNITS))
     key = hashlib.sha256(recipe.encode()).hexdigest()[:12]
-    return paths.cache / "images" / f"{SUITE}-{key}.tar.zst"
+    return paths.cache / "images" / f"{suite}-{key}.tar.zst"
 
 
 @contextlib.contextmanager
@@ -77,18 +76,18 @@ def _locked(lock_file: Path) -> Iterator[None]:
         yield
 
 
-def ensure_image(paths: LabPaths) -> Path:
-    """Return the cached image, building it first if it does not exist yet."""
-    image = image_path(paths)
+def ensure_image(paths: LabPaths, suite: str) -> Path:
+    """Return the suite's cached image, building it first if it does not exist yet."""
+    image = image_path(paths, validate_suite(suite))
     if image.exists():
         return image
     with _locked(image.with_suffix(".lock")):
         if not image.exists():  # another process may have built it while we waited
-            _build(image)
+            _build(image, suite)
     return image
 
 
-def _build(image: Path) -> None:
+def _build(image: Path, suite: str) -> None:
     mirror = debian_mirror()
     started = time.monotonic()
     print(f"building the lab image {image.name} with debootstrap (once, about a minute)",
@@ -101,7 +100,7 @@ def _build(image: Path) -> None:
                     "debootstrap",
                     "--variant=minbase",
                     f"--include={','.join(PACKAGES)}",
-                    SUITE,
+                    suite,
                     str(root),
                     mirror,
                 ],
@@ -112,7 +111,7 @@ def _build(image: Path) -> None:
             for mount in ("proc", "sys"):
                 subprocess.run(["umount", "-l", str(root / mount)], capture_output=True,
                                check=False)
-        _prepare(root, mirror)
+        _prepare(root, mirror, suite)
         partial = image.with_suffix(".partial")
         run(
             ["tar", "--numeric-owner", "--one-file-system", "--zstd", "-C", str(root),
@@ -123,12 +122,12 @@ def _build(image: Path) -> None:
     print(f"lab image built in {time.monotonic() - started:.0f} s: {image}", file=sys.stderr)
 
 
-def _prepare(root: Path, mirror: str) -> None:
+def _prepare(root: Path, mirror: str, suite: str) -> None:
     """Make the debootstrapped tree a bootable, quiet, network-less lab image."""
     (root / "etc/apt/sources.list").write_text(
-        f"deb {mirror} {SUITE} main\n"
-        f"deb {mirror} {SUITE}-updates main\n"
-        f"deb {mirror}-security {SUITE}-security main\n"
+        f"deb {mirror} {suite} main\n"
+        f"deb {mirror} {suite}-updates main\n"
+        f"deb {mirror}-security {suite}-security main\n"
     )
     # Lab hosts are disposable: let dpkg skip fsync, and skip docs and translations, which
     # makes every package install in a converge markedly faster.

@@ -24,6 +24,7 @@ class InventoryHost:
     kind: HostKind
     ipv4: str
     ipv6: str
+    suite: str
     leader_pid: int
 
 
@@ -35,6 +36,7 @@ def render_inventory(hosts: Iterable[InventoryHost]) -> str:
             "ansible_nsenter_pid": host.leader_pid,
             "lab_ipv4": host.ipv4,
             "lab_ipv6": host.ipv6,
+            "lab_running_suite": host.suite,
         }
     document = {
         "all": {

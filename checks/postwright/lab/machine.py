@@ -7,6 +7,7 @@ The host has no systemd (PID 1 is not systemd here), so containers run with `--r
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -22,6 +23,7 @@ from postwright.errors import PostwrightError
 from postwright.lab import network
 from postwright.lab.plan import (
     CONTROLLER4,
+    DEFAULT_SUITE,
     DNS_HOST_NUMBER,
     Addresses,
     HostKind,
@@ -32,6 +34,8 @@ from postwright.lab.proxy import proxy_url
 from postwright.system import run
 
 BOOT_TIMEOUT = 60.0
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_PREFIX = "postwright-lab-"  # each host's cgroup: <hierarchy>/postwright-lab-NAME
 STOP_TIMEOUT = 15.0
 NSENTER = ("nsenter", "--mount", "--uts", "--ipc", "--net", "--pid")
 
@@ -43,6 +47,7 @@ class HostRecord:
     name: str
     kind: HostKind
     addresses: Addresses
+    suite: str = DEFAULT_SUITE
 
     def to_json(self) -> str:
         return json.dumps(
@@ -51,6 +56,7 @@ class HostRecord:
                 "kind": self.kind.value,
                 "ipv4": str(self.addresses.ipv4),
                 "ipv6": str(self.addresses.ipv6),
+                "suite": self.suite,
             },
             indent=2,
         )
@@ -65,6 +71,7 @@ class HostRecord:
                 ipv4=ipaddress.IPv4Address(data["ipv4"]),
                 ipv6=ipaddress.IPv6Address(data["ipv6"]),
             ),
+            suite=data.get("suite", DEFAULT_SUITE),  # hosts made before suites were recorded
         )
 
 
@@ -150,6 +157,7 @@ class Machine:
     def destroy(self) -> None:
         """Power the host off, remove its namespace and its files; safe to call at any point."""
         self._stop()
+        self._remove_cgroups()
         network.host_network_down(self.name)
         shutil.rmtree(self.dir, ignore_errors=True)
         # nspawn keeps a mount-propagation directory per machine on the controller
@@ -190,14 +198,48 @@ class Machine:
             "--link-journal=no",
             "--console=pipe",
         ]
+        # nspawn gives the container the cgroup it is started in. Started in ours, every host
+        # shared one cgroup tree: their systemds made and removed the same unit cgroups
+        # (system.slice/X.service) under each other, and units failed at random with
+        # 219/CGROUP. So the nspawn process enters a cgroup of its own first, then execs.
+        procs = [str(d / "cgroup.procs") for d in self._make_cgroups()]
+        enter = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 1; shift; done'
+        wrapper = ["sh", "-c", f'{enter}; shift; exec "$@"', "sh", *procs, "--", *argv]
         with self.console_log.open("wb") as log:
             process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                wrapper, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         proc = ProcStat.read(process.pid)
         start_time = proc.start_time if proc else 0
         self._pid_file.write_text(f"{process.pid} {start_time}\n")
+
+    def _cgroups(self) -> list[Path]:
+        """This host's own cgroup in each hierarchy nspawn uses (name=systemd and cgroup2 on
+        a hybrid machine, cgroup2 alone on a unified one)."""
+        roots = [CGROUP_ROOT / "systemd", CGROUP_ROOT / "unified"]
+        if not any((root / "cgroup.procs").exists() for root in roots):
+            roots = [CGROUP_ROOT]
+        return [root / f"{CGROUP_PREFIX}{self.name}" for root in roots
+                if (root / "cgroup.procs").exists()]
+
+    def _make_cgroups(self) -> list[Path]:
+        cgroups = self._cgroups()
+        for cgroup in cgroups:
+            cgroup.mkdir(exist_ok=True)
+        return cgroups
+
+    def _remove_cgroups(self) -> None:
+        """Remove the host's cgroups, deepest first, once its processes are gone."""
+        for cgroup in self._cgroups():
+            if not cgroup.is_dir():
+                continue
+            for path in sorted((d for d in cgroup.rglob("*") if d.is_dir()),
+                               key=lambda d: len(d.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            with contextlib.suppress(OSError):
+                cgroup.rmdir()
 
     def _wait_running(self) -> None:
         deadline = time.monotonic() + BOOT_TIMEOUT

@@ -44,6 +44,18 @@ _NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 RESERVED_NAMES = frozenset({"lab"})
 
 
+# Debian releases a lab host can run: 12 "bookworm" and 13 "trixie" (today's stable).
+SUITES = {"bookworm": "Debian 12", "trixie": "Debian 13"}
+DEFAULT_SUITE = "bookworm"
+
+
+def validate_suite(suite: str) -> str:
+    if suite not in SUITES:
+        raise UsageError(f"unknown Debian suite {suite!r}: the lab runs "
+                         + ", ".join(f"{name} ({release})" for name, release in SUITES.items()))
+    return suite
+
+
 class HostKind(StrEnum):
     """What a lab host is for; decides its resolver and its Ansible group."""
 

@@ -1,0 +1,133 @@
+"""The Postfix templates rendered offline for the example inventory (tests/unit/render.py) and
+checked against the port contract: one smtpd listener per contract service with its TLS mode
+and AUTH rule, the TLS floor and ciphers, and the settings written out because the two
+supported Postfix releases (3.7 on Debian 12, 3.10 on Debian 13) have different defaults."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from postwright.contract import AuthRule, Contract, Service, TlsMode, load_contract
+from tests.unit.render import REPO, RenderedHost
+
+HOSTS = ("mx1", "mx2")
+PLAY_ROLES = ("mail", "base", "tls", "dkim", "dovecot", "postfix")
+
+
+@cache
+def contract() -> Contract:
+    return load_contract(REPO / "contract" / "ports.yml")
+
+
+@cache
+def _host(name: str) -> RenderedHost:
+    return RenderedHost(name)
+
+
+@cache
+def render(host: str, template: str, postscreen: bool = False) -> str:
+    return _host(host).render("postfix", template, play_roles=PLAY_ROLES,
+                              extra={"postfix_postscreen": postscreen})
+
+
+def main_cf(host: str) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for line in render(host, "main.cf.j2").splitlines():
+        if line.strip() and not line.startswith(("#", " ")) and "=" in line:
+            key, value = line.split("=", 1)
+            assert key.strip() not in settings, f"{key.strip()} is set twice"
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+Entry = tuple[list[str], dict[str, str]]  # a master.cf service: its fields, its -o options
+
+
+def master_entries(host: str, postscreen: bool = False) -> dict[str, Entry]:
+    """master.cf by service name."""
+    entries: dict[str, Entry] = {}
+    current = ""
+    for line in render(host, "master.cf.j2", postscreen).splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith((" ", "\t")):
+            words = line.split()
+            if words[0] == "-o":
+                key, value = words[1].split("=", 1)
+                entries[current][1][key] = value
+            continue
+        fields = line.split()
+        current = fields[0]
+        assert current not in entries, f"{current} is defined twice"
+        entries[current] = (fields, {})
+    return entries
+
+
+def postfix_services() -> list[Service]:
+    return [s for s in contract().services.values() if s.daemon == "postfix" and s.enabled]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("service", postfix_services(), ids=lambda s: s.name)
+def test_each_contract_port_has_its_smtpd_with_its_tls_mode_and_auth_rule(host: str,
+                                                                         service: Service) -> None:
+    fields, options = master_entries(host)[str(service.port)]
+    assert fields[1] == "inet"
+    assert fields[-1] == "smtpd"
+    assert options["syslog_name"] == f"postfix/{service.name}"
+    assert options.get("smtpd_tls_wrappermode", "no") == (
+        "yes" if service.tls is TlsMode.IMPLICIT else "no")
+    assert options["smtpd_tls_security_level"] == ("encrypt" if service.tls_required else "may")
+    assert options["smtpd_sasl_auth_enable"] == (
+        "yes" if service.auth is AuthRule.REQUIRED else "no")
+    if service.auth is AuthRule.REQUIRED:
+        assert options["smtpd_tls_auth_only"] == "yes"  # never AUTH before TLS
+        assert options["smtpd_relay_restrictions"] == "permit_sasl_authenticated,reject"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_no_listener_outside_the_contract(host: str) -> None:
+    inet = {name for name, (fields, _) in master_entries(host).items() if fields[1] == "inet"}
+    assert inet == {str(s.port) for s in postfix_services()}
+
+
+def test_postscreen_fronts_the_mx_port_only() -> None:
+    entries = master_entries("mx1", postscreen=True)
+    for service in postfix_services():
+        fields, _ = entries[str(service.port)]
+        expected = "postscreen" if service.auth is AuthRule.NEVER else "smtpd"
+        assert fields[-1] == expected, service.name
+    assert entries["smtpd"][0][1] == "pass"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_tls_follows_the_contract(host: str) -> None:
+    settings = main_cf(host)
+    floor = f">={contract().min_protocol}"
+    for key in ("smtpd_tls_protocols", "smtpd_tls_mandatory_protocols", "smtp_tls_protocols",
+                "smtp_tls_mandatory_protocols"):
+        assert settings[key] == floor, key
+    ciphers = _host(host).evaluate("mail_contract.tls.tls12_ciphers",
+                                   _host(host).variables("postfix", play_roles=PLAY_ROLES))
+    assert settings["tls_high_cipherlist"] == ciphers
+    assert settings["smtpd_tls_auth_only"] == "yes"
+    assert settings["smtpd_sasl_auth_enable"] == "no"  # on only where master.cf says so
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_defaults_that_differ_between_postfix_3_7_and_3_10_are_written_out(host: str) -> None:
+    settings = main_cf(host)
+    assert settings["compatibility_level"] == "3.6"
+    assert settings["smtpd_forbid_bare_newline"] == "normalize"
+    assert settings["smtpd_forbid_bare_newline_exclusions"] == "$mynetworks"
+    assert settings["smtpd_forbid_unauth_pipelining"] == "yes"
+    assert settings["cleanup_replace_stray_cr_lf"] == "yes"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_no_open_relay_defaults(host: str) -> None:
+    settings = main_cf(host)
+    assert settings["mydestination"] == "localhost"
+    assert settings["mynetworks"] == "127.0.0.0/8 [::1]/128"
