@@ -115,3 +115,26 @@ def _reply(stream: BinaryIO) -> bytes:
         line = stream.readline()
         if not line or line[3:4] != b"-":
             return line
+
+
+def test_an_unsupported_release_stops_the_play_before_any_change(host: None) -> None:
+    """A host that reports Debian 11 (its release files rewritten for the test): the play stops
+    in the validation play, names what it found and what is supported, and changes nothing."""
+    fake = ("mv /etc/os-release /root/os-release.pw"
+            " && cp /etc/debian_version /root/debian_version.pw"
+            " && sed -e 's/^VERSION_ID=.*/VERSION_ID=\"11\"/' -e 's/^VERSION_CODENAME=.*/"
+            "VERSION_CODENAME=bullseye/' /usr/lib/os-release > /etc/os-release"
+            " && echo 11.11 > /etc/debian_version")
+    restore = ("mv /root/os-release.pw /etc/os-release && "
+               "mv /root/debian_version.pw /etc/debian_version")
+    size = playbook.on_host("mx1", "postconf -h message_size_limit").strip()
+    playbook.on_host("mx1", fake)
+    try:
+        done = playbook.run_site(limit="mx1", extra={"postfix_message_size_limit": 1048576})
+    finally:
+        playbook.on_host("mx1", restore)
+    assert done.returncode != 0
+    assert "runs Debian 11.11 (bullseye)" in done.stdout, done.stdout[-3000:]
+    assert "Debian 12 and 13 (bookworm, trixie) only. Nothing was changed." in done.stdout
+    assert "changed=0" in done.stdout.split("PLAY RECAP")[-1]
+    assert playbook.on_host("mx1", "postconf -h message_size_limit").strip() == size
