@@ -131,6 +131,17 @@ class Lab:
                 self._write_inventory()
         return self.status()
 
+    def reboot(self, names: Sequence[str]) -> list[HostStatus]:
+        """Reboot the named hosts (their disks stay as they are); returns every host's status."""
+        require_root()
+        with self._locked():
+            machines = [self.machine(name) for name in names]
+            try:
+                _parallel(lambda machine: machine.reboot(), machines)
+            finally:
+                self._write_inventory()  # the hosts' init has a new PID
+        return self.status()
+
     def down(self, names: Sequence[str] = ()) -> None:
         """Stop the named hosts, or everything the lab made when no name is given."""
         require_root()

@@ -39,6 +39,10 @@ def register(sub: Any) -> None:
                          f"{' '.join(DEFAULT_ZONES)})")
     up.set_defaults(handler=_up)
 
+    reboot = verbs.add_parser("reboot", help="reboot lab hosts, keeping their disks")
+    reboot.add_argument("names", nargs="+", metavar="NAME")
+    reboot.set_defaults(handler=_reboot)
+
     down = verbs.add_parser("down", help="stop lab hosts and remove everything the lab made")
     down.add_argument("names", nargs="*", metavar="NAME", help="only these hosts")
     down.set_defaults(handler=_down)
@@ -79,6 +83,11 @@ def _up(args: argparse.Namespace) -> int:
     hosts = lab.up(_requests(args), args.dns_zones or DEFAULT_ZONES)
     _print_table(hosts)
     print(f"\nlab up in {time.monotonic() - started:.1f} s; inventory: {lab.paths.inventory}")
+    return 0
+
+
+def _reboot(args: argparse.Namespace) -> int:
+    _print_table(Lab().reboot(args.names))
     return 0
 
 
