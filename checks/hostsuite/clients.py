@@ -11,6 +11,7 @@ import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
+from typing import Any, Literal
 
 from postwright.contract import Service, TlsMode
 
@@ -32,10 +33,7 @@ class SMTP(smtplib.SMTP):
     def __init__(self, ip: str, port: int, name: str) -> None:
         self.tls_name = name
         super().__init__(ip, port, local_hostname="client.postwright.test", timeout=TIMEOUT)
-
-    def starttls(self, *args: object, **kwargs: object) -> tuple[int, bytes]:
-        self._host = self.tls_name  # smtplib uses _host for SNI and the hostname check
-        return super().starttls(*args, **kwargs)  # type: ignore[arg-type]
+        self._host = name  # connected to the IP; starttls() uses _host for SNI and the name check
 
 
 class SMTPS(smtplib.SMTP_SSL):
@@ -76,7 +74,7 @@ class IMAP(imaplib.IMAP4):
         self.tls_name = name
         super().__init__(ip, port, timeout=TIMEOUT)
 
-    def starttls(self, ssl_context: ssl.SSLContext | None = None) -> tuple[str, list[bytes]]:
+    def starttls(self, ssl_context: Any = None) -> tuple[Literal["OK"], list[None]]:
         self.host = self.tls_name  # imaplib uses host for SNI and the hostname check
         return super().starttls(ssl_context)
 
@@ -98,10 +96,11 @@ class POP3S(poplib.POP3_SSL):
 
     def __init__(self, ip: str, port: int, name: str, context: ssl.SSLContext) -> None:
         self.tls_name = name
+        self.tls_context = context
         super().__init__(ip, port, timeout=TIMEOUT, context=context)
 
     def _create_socket(self, timeout: float) -> socket.socket:
-        return tls_socket(self.host, self.port, self.tls_name, self.context)
+        return tls_socket(self.host, self.port, self.tls_name, self.tls_context)
 
 
 def tls_handshake(ip: str, service: Service, name: str, context: ssl.SSLContext) -> ssl.SSLSocket:

@@ -11,7 +11,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -140,7 +139,7 @@ def test_sender_login_mismatch_is_refused(mail: MailHost, ports: dict[str, int],
 
 
 @pytest.fixture(scope="module")
-def legacy_context() -> Iterator[ssl.SSLContext]:
+def legacy_context() -> ssl.SSLContext:
     """A client that offers only TLS 1.0/1.1 - proved able to complete such a handshake with a
     loopback server, so a refusal by the mail host means the host refused it."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -27,7 +27,7 @@ def test_verify_reports_all_pass(host: Any, mail: MailHost, tmp_path: Path) -> N
     report = run_verify(VerifyOptions(
         mail.name, resolver=variables["dns_records_server"], ca_file=str(LAB_CA),
         user=address, password=password, dkim_selector=variables.get("dkim_selector", "mail"),
-        expect_cert=ExpectedCert.load(on_disk)))
+        expect_cert=ExpectedCert.load(str(on_disk))))
     by_status = {status: [r for r in report.results if r.status is status] for status in Status}
     problems = [(r.id, r.ip, r.port, r.summary)
                 for r in by_status[Status.FAIL] + by_status[Status.ERROR] + by_status[Status.WARN]]
