@@ -7,10 +7,16 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from tests.conftest import REPO, postwright
 
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+# The mail hosts of inventories/example/hosts.yml, by name: what the lab tests build and expect.
+EXAMPLE_HOSTS: dict[str, dict[str, Any]] = yaml.safe_load(
+    (REPO / "inventories/example/hosts.yml").read_text())["all"]["children"]["mailservers"]["hosts"]
 
 
 def run_site(*, limit: str, inventories: Sequence[Path] = (),

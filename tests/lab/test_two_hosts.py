@@ -18,15 +18,14 @@ from pathlib import Path
 import dkim
 import dns.resolver
 import pytest
-import yaml
 
 from hostsuite.clients import IMAPS, SMTP, message
 from hostsuite.conftest import LAB_CA
 from postwright.contract import load_contract
 from postwright.lab.network import routed_via_lab
 from postwright.verify.portscan import COMMON_PORTS, scan
-from tests.conftest import REPO, postwright
-from tests.lab.playbook import converge, host_vars_inventory, on_host
+from tests.conftest import postwright
+from tests.lab.playbook import EXAMPLE_HOSTS, converge, host_vars_inventory, on_host
 
 pytestmark = pytest.mark.lab
 LAB_DNS = "198.51.100.53"
@@ -47,11 +46,10 @@ class Host:
         return self.user[0].split("@")[1]
 
 
-EXAMPLE = yaml.safe_load((REPO / "inventories/example/hosts.yml").read_text())
 HOSTS = {
     name: Host(v["mail_ipv4"], v["mail_ipv6"], v["mail_hostname"],
                (v["mail_users"][0]["address"], v["mail_users"][0]["password"]), v["lab_suite"])
-    for name, v in EXAMPLE["all"]["children"]["mailservers"]["hosts"].items()
+    for name, v in EXAMPLE_HOSTS.items()
 }
 CONTRACT = load_contract()
 CONTRACT_PORTS = {s.port for s in CONTRACT.enabled_services([])}
@@ -214,7 +212,7 @@ def test_the_rules_are_persisted_and_loaded_at_boot(lab: None) -> None:
 @pytest.fixture(scope="module")
 def smarthost_inventory(lab: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """mx2 gets a smarthost account allowed to send as @example.test (and keeps its users)."""
-    mx2 = EXAMPLE["all"]["children"]["mailservers"]["hosts"]["mx2"]
+    mx2 = EXAMPLE_HOSTS["mx2"]
     mx2_users = [*mx2["mail_users"], {"address": RELAY_USER[0], "password": RELAY_USER[1],
                                       "send_as": ["@example.test"]}]
     path = host_vars_inventory(tmp_path_factory.mktemp("relay") / "relay.yml",

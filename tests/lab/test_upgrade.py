@@ -16,18 +16,16 @@ from pathlib import Path
 
 import dns.resolver
 import pytest
-import yaml
 
 from hostsuite.clients import IMAPS, SMTP, message
 from hostsuite.conftest import LAB_CA
 from postwright.lab.network import routed_via_lab
 from tests.conftest import REPO, postwright
 from tests.lab import playbook
-from tests.lab.playbook import on_host
+from tests.lab.playbook import EXAMPLE_HOSTS, on_host
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
-EXAMPLE = yaml.safe_load((REPO / "inventories/example/hosts.yml").read_text())
-MX1 = EXAMPLE["all"]["children"]["mailservers"]["hosts"]["mx1"]
+MX1 = EXAMPLE_HOSTS["mx1"]
 IP, IP6, NAME = MX1["mail_ipv4"], MX1["mail_ipv6"], MX1["mail_hostname"]
 USERS = [(u["address"], u["password"]) for u in MX1["mail_users"]]
 LAB_DNS = "198.51.100.53"

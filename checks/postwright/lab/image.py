@@ -161,8 +161,7 @@ def _first_boot_done(root: Path) -> None:
     systemd runs systemd-sysusers, ldconfig and the catalog and hwdb updates at boot while
     /etc or /var are older than /usr (ConditionNeedsUpdate). The packages' own scripts did that
     work during debootstrap, and systemd-sysusers runs again here for certain; stamping /etc and
-    /var as up to date keeps every booting host from redoing it. A first-boot
-    systemd-sysusers once failed a DNS host's boot under load; now it has nothing to run at boot.
+    /var as up to date keeps every booting host from redoing it, and boots shorter.
     """
     run(["systemd-sysusers", f"--root={root}"])
     stamp = int(time.time())  # whole seconds: tar keeps mtimes to the second

@@ -245,12 +245,10 @@ class Machine:
         for cgroup in self._cgroups():
             if not cgroup.is_dir():
                 continue
-            for path in sorted((d for d in cgroup.rglob("*") if d.is_dir()),
+            for path in sorted([cgroup, *(d for d in cgroup.rglob("*") if d.is_dir())],
                                key=lambda d: len(d.parts), reverse=True):
                 with contextlib.suppress(OSError):
                     path.rmdir()
-            with contextlib.suppress(OSError):
-                cgroup.rmdir()
 
     def _wait_running(self, degraded_ok: bool = False) -> None:
         deadline = time.monotonic() + BOOT_TIMEOUT
