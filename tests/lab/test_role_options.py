@@ -120,10 +120,14 @@ def _reply(stream: BinaryIO) -> bytes:
 def test_an_unsupported_release_stops_the_play_before_any_change(host: None) -> None:
     """A host that reports Debian 11 (its release files rewritten for the test): the play stops
     in the validation play, names what it found and what is supported, and changes nothing."""
+    # The whole file is rewritten: Ansible takes the codename from PRETTY_NAME as well as from
+    # VERSION_CODENAME, so editing one field leaves the host half Debian 12.
+    bullseye = ('PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\\nNAME="Debian GNU/Linux"\\n'
+                'VERSION_ID="11"\\nVERSION="11 (bullseye)"\\nVERSION_CODENAME=bullseye\\n'
+                'ID=debian\\n')
     fake = ("mv /etc/os-release /root/os-release.pw"
             " && cp /etc/debian_version /root/debian_version.pw"
-            " && sed -e 's/^VERSION_ID=.*/VERSION_ID=\"11\"/' -e 's/^VERSION_CODENAME=.*/"
-            "VERSION_CODENAME=bullseye/' /usr/lib/os-release > /etc/os-release"
+            f" && printf '{bullseye}' > /etc/os-release"
             " && echo 11.11 > /etc/debian_version")
     restore = ("mv /root/os-release.pw /etc/os-release && "
                "mv /root/debian_version.pw /etc/debian_version")
