@@ -142,3 +142,33 @@ def test_an_unsupported_release_stops_the_play_before_any_change(host: None) -> 
     assert "Debian 12 and 13 (bookworm, trixie) only. Nothing was changed." in done.stdout
     assert "changed=0" in done.stdout.split("PLAY RECAP")[-1]
     assert playbook.on_host("mx1", "postconf -h message_size_limit").strip() == size
+
+
+def test_a_configuration_postfix_refuses_never_replaces_the_running_one(host: None) -> None:
+    """A misspelt parameter in the site's own settings: the play stops at the install step with
+    Postfix's complaint, the live main.cf and master.cf and the running master are untouched;
+    spelt right, the same setting is installed and in force."""
+    live = ("sha256sum /etc/postfix/main.cf /etc/postfix/master.cf;"
+            " cat /var/spool/postfix/pid/master.pid")
+    before = playbook.on_host("mx1", live)
+    done = playbook.run_site(limit="mx1", extra={
+        "mail_optional_services": [], "postfix_postscreen": True,
+        "postfix_main_extra": {"delay_warning_tim": "4h"}})
+    assert done.returncode != 0
+    assert "unused parameter: delay_warning_tim=4h" in done.stdout, done.stdout[-3000:]
+    assert playbook.on_host("mx1", live) == before
+    playbook.on_host("mx1", "postfix status")  # raises unless the master runs
+
+    converge([], postfix_postscreen=True, postfix_main_extra={"delay_warning_time": "4h"})
+    assert playbook.on_host("mx1", "postconf -h delay_warning_time").strip() == "4h"
+
+
+def test_the_validator_refuses_a_parameter_set_twice(host: None) -> None:
+    """Postfix itself would keep the last of the two lines without a word."""
+    staged = "/var/lib/postwright/postfix-staged"
+    twice = playbook.on_host("mx1", f"cp {staged}/main.cf /tmp/main.cf"
+                             " && echo 'message_size_limit = 1' >> /tmp/main.cf"
+                             f" && /usr/local/sbin/postwright-postfix-validate {staged} main.cf"
+                             " /tmp/main.cf 2>&1; echo rc=$?")
+    assert "main.cf would set these more than once: message_size_limit" in twice
+    assert twice.strip().endswith("rc=1")

@@ -33,8 +33,13 @@ def render(host: str, template: str, postscreen: bool = False) -> str:
 
 
 def main_cf(host: str) -> dict[str, str]:
+    return settings_of(render(host, "main.cf.j2"))
+
+
+def settings_of(text: str) -> dict[str, str]:
+    """main.cf's settings by name; a name set twice fails the test (Postfix keeps the last)."""
     settings: dict[str, str] = {}
-    for line in render(host, "main.cf.j2").splitlines():
+    for line in text.splitlines():
         if line.strip() and not line.startswith(("#", " ")) and "=" in line:
             key, value = line.split("=", 1)
             assert key.strip() not in settings, f"{key.strip()} is set twice"
@@ -131,3 +136,14 @@ def test_no_open_relay_defaults(host: str) -> None:
     settings = main_cf(host)
     assert settings["mydestination"] == "localhost"
     assert settings["mynetworks"] == "127.0.0.0/8 [::1]/128"
+
+
+def test_site_settings_follow_postwright_s_own_in_postfix_syntax() -> None:
+    text = _host("mx1").render("postfix", "main.cf.j2", play_roles=PLAY_ROLES, extra={
+        "postfix_main_extra": {"delay_warning_time": "4h", "smtputf8_enable": False,
+                               "smtpd_discard_ehlo_keywords": ["silent-discard", "dsn"]}})
+    settings = settings_of(text)
+    assert settings["delay_warning_time"] == "4h"
+    assert settings["smtputf8_enable"] == "no"
+    assert settings["smtpd_discard_ehlo_keywords"] == "silent-discard, dsn"
+    assert text.index("delay_warning_time") > text.index("compatibility_level")
