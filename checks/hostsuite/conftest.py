@@ -35,6 +35,7 @@ class MailHost:
     users: list[dict[str, str]]
     domains: list[str]
     optional_services: list[str]
+    admin: str  # mail_admin_address: root's and the domains' postmaster/abuse mail go there
 
     @property
     def addresses(self) -> list[str]:
@@ -49,6 +50,13 @@ class MailHost:
         entry = self.users[index]
         return entry["address"], entry["password"]
 
+    def account(self, address: str) -> tuple[str, str]:
+        """The login of one of the inventory's mailboxes."""
+        for entry in self.users:
+            if entry["address"].lower() == address.lower():
+                return entry["address"], entry["password"]
+        raise LookupError(f"{address} is no mailbox with a password in the inventory")
+
 
 @pytest.fixture(scope="module")
 def mail(host: Any) -> MailHost:
@@ -62,6 +70,8 @@ def mail(host: Any) -> MailHost:
         users=[u for u in variables.get("mail_users", []) if "password" in u],
         domains=variables["mail_domains"],
         optional_services=variables.get("mail_optional_services", []),
+        # the mail role's default: the first mailbox
+        admin=variables.get("mail_admin_address") or variables["mail_users"][0]["address"],
     )
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -51,25 +52,32 @@ def sent(mail: MailHost, ports: dict[str, int], tls_context: ssl.SSLContext) -> 
 def test_mail_sent_over_25_465_and_587_arrives_in_imaps(
     mail: MailHost, ports: dict[str, int], tls_context: ssl.SSLContext, sent: dict[str, str]
 ) -> None:
-    address, password = mail.user()
+    _await(mail, ports, tls_context, mail.user(), sent)
+
+
+def _await(mail: MailHost, ports: dict[str, int], tls_context: ssl.SSLContext,
+           account: tuple[str, str], subjects: dict[str, str]) -> dict[str, bytes]:
+    """Wait (20 s at most) until a message with each subject is in the account's INBOX, then
+    delete them (the mailbox is left as we found it); returns each message's header."""
     deadline = time.monotonic() + 20
-    found: set[str] = set()
+    found: dict[str, bytes] = {}
     while True:
         with IMAPS(mail.ip, ports["imaps"], mail.name, tls_context) as imap:
-            imap.login(address, password)
+            imap.login(*account)
             imap.select("INBOX")
-            for name, subject in sent.items():
+            for name, subject in subjects.items():
                 _, data = imap.search(None, "SUBJECT", subject)
                 if data[0].split():
-                    found.add(name)
-            if found == set(sent):
-                for subject in sent.values():  # leave the mailbox as we found it
+                    _, fetched = imap.fetch(data[0].split()[0], "(BODY.PEEK[HEADER])")
+                    found[name] = fetched[0][1] if isinstance(fetched[0], tuple) else b""
+            if found.keys() == subjects.keys():
+                for subject in subjects.values():
                     _, data = imap.search(None, "SUBJECT", subject)
                     for num in data[0].split():
                         imap.store(num, "+FLAGS", "\\Deleted")
                 imap.expunge()
-                return
-        assert time.monotonic() < deadline, f"only {sorted(found)} of {sorted(sent)} arrived"
+                return found
+        assert time.monotonic() < deadline, f"only {sorted(found)} of {sorted(subjects)} arrived"
         time.sleep(0.5)
 
 
@@ -136,6 +144,57 @@ def test_sender_login_mismatch_is_refused(mail: MailHost, ports: dict[str, int],
         code, reply = smtp.rcpt(address)
         smtp.rset()
     assert code == 553, reply
+
+
+def test_submitted_mail_leaves_without_the_client_address_or_mail_program(
+        mail: MailHost, ports: dict[str, int], tls_context: ssl.SSLContext) -> None:
+    address, password = mail.user()
+    subject = f"postwright-{uuid.uuid4().hex[:10]}-private"
+    submitted = message(address, address, subject)
+    submitted["User-Agent"] = "Postwright-Test/1.0"
+    submitted["X-Originating-IP"] = "[192.0.2.7]"
+    with _submission(mail, ports, tls_context, "submission") as smtp:
+        assert smtp.sock is not None
+        client = smtp.sock.getsockname()[0].encode()
+        smtp.login(address, password)
+        smtp.send_message(submitted)
+    header = _await(mail, ports, tls_context, mail.user(), {"private": subject})["private"]
+    assert b"Postwright-Test" not in header, header
+    assert b"192.0.2.7" not in header, header
+    assert client not in header, header
+    assert b"Received:" in header  # Dovecot's own delivery line stays
+
+
+@pytest.mark.parametrize("service", ["submission", "submissions"])
+def test_the_null_sender_is_refused_on_submission(mail: MailHost, ports: dict[str, int],
+                                                  tls_context: ssl.SSLContext,
+                                                  service: str) -> None:
+    """reject_sender_login_mismatch lets <> through; a login must not hide behind it."""
+    address, password = mail.user(0)
+    with _submission(mail, ports, tls_context, service) as smtp:
+        smtp.login(address, password)
+        smtp.mail("")
+        code, reply = smtp.rcpt(address)
+        smtp.rset()
+    assert code == 554, reply
+    assert b"null sender" in reply
+
+
+def test_mail_to_root_and_to_each_postmaster_reaches_the_admin(
+        host: Any, mail: MailHost, ports: dict[str, int], tls_context: ssl.SSLContext) -> None:
+    """root's mail (cron) written on the host, and postmaster@ of the host name and of every
+    hosted domain written from outside, all land in the admin's mailbox."""
+    tag = uuid.uuid4().hex[:10]
+    subjects = {"root": f"postwright-{tag}-root"}
+    for recipient in [f"postmaster@{mail.name}", *(f"postmaster@{d}" for d in mail.domains)]:
+        subjects[recipient] = f"postwright-{tag}-{recipient}"
+    host.run_expect([0], f"printf 'Subject: {subjects['root']}\\n\\ncron says hi\\n'"
+                    " | /usr/sbin/sendmail root")
+    with _submission(mail, ports, tls_context, "smtp") as smtp:
+        for recipient, subject in subjects.items():
+            if recipient != "root":
+                smtp.send_message(message("someone@sender.example", recipient, subject))
+    _await(mail, ports, tls_context, mail.account(mail.admin), subjects)
 
 
 @pytest.fixture(scope="module")

@@ -201,10 +201,12 @@ def test_tls_follows_the_contract(host: str, dialect: str) -> None:
     assert settings["ssl_cipher_list"] == tls["tls12_ciphers"]
     if dialect == "2.3":
         assert (settings["ssl_cert"], settings["ssl_key"]) == (f"<{cert}", f"<{key}")
-        assert settings["ssl_prefer_server_ciphers"] == "no"
+        assert settings["ssl_prefer_server_ciphers"] == "yes"
+        assert settings["ssl_dh"] == f"<{role_var(host, 'dovecot_dh_file')}"
     else:
         assert (settings["ssl_server_cert_file"], settings["ssl_server_key_file"]) == (cert, key)
-        assert settings["ssl_server_prefer_ciphers"] == "client"
+        assert settings["ssl_server_prefer_ciphers"] == "server"
+        assert settings["ssl_server_dh_file"] == role_var(host, "dovecot_dh_file")
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

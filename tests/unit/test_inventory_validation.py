@@ -62,6 +62,10 @@ GOOD_USER = {"address": "alice@example.test", "password": "x"}
                                                        "destination": "alice@example.test"}]},
          "the source must be in a hosted domain"),
         ({"mail_optional_services": ["smtp"]}, "may only name optional services"),
+        ({"mail_admin_address": "nobody@example.test"}, "receives root's mail"),
+        ({"mail_users": []}, "and there is none"),
+        ({"postfix_main_extra": {"Delay Warning": "4h"}}, "a main.cf parameter is a lower-case"),
+        ({"postfix_main_extra": {"delay_warning_time": "4h\nrelayhost = evil"}}, "on one line"),
         ({"mail_users": "alice"}, "mail_users"),  # argument_specs: not a list
         ({"mail_users": [{**GOOD_USER, "send_as": ["not an address"]}]},
          "send_as entries are addresses or @domain"),

@@ -5,6 +5,7 @@ supported Postfix releases (3.7 on Debian 12, 3.10 on Debian 13) have different 
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 import pytest
@@ -37,8 +38,10 @@ def main_cf(host: str) -> dict[str, str]:
 
 
 def settings_of(text: str) -> dict[str, str]:
-    """main.cf's settings by name; a name set twice fails the test (Postfix keeps the last)."""
+    """main.cf's settings by name; a name set twice fails the test (Postfix keeps the last).
+    A line starting with white space continues the setting before it."""
     settings: dict[str, str] = {}
+    text = text.replace("\n  ", " ")
     for line in text.splitlines():
         if line.strip() and not line.startswith(("#", " ")) and "=" in line:
             key, value = line.split("=", 1)
@@ -117,6 +120,7 @@ def test_tls_follows_the_contract(host: str) -> None:
     ciphers = _host(host).evaluate("mail_contract.tls.tls12_ciphers",
                                    _host(host).variables("postfix", play_roles=PLAY_ROLES))
     assert settings["tls_high_cipherlist"] == ciphers
+    assert settings["tls_preempt_cipherlist"] == "yes"  # the server's order
     assert settings["smtpd_tls_auth_only"] == "yes"
     assert settings["smtpd_sasl_auth_enable"] == "no"  # on only where master.cf says so
 
@@ -134,7 +138,8 @@ def test_defaults_that_differ_between_postfix_3_7_and_3_10_are_written_out(host:
 @pytest.mark.parametrize("host", HOSTS)
 def test_no_open_relay_defaults(host: str) -> None:
     settings = main_cf(host)
-    assert settings["mydestination"] == "localhost"
+    assert settings["mydestination"] == "$myhostname, localhost"  # never a hosted domain
+    assert settings["local_recipient_maps"] == "$alias_maps"  # no system account from outside
     assert settings["mynetworks"] == "127.0.0.0/8 [::1]/128"
 
 
@@ -147,3 +152,91 @@ def test_site_settings_follow_postwright_s_own_in_postfix_syntax() -> None:
     assert settings["smtputf8_enable"] == "no"
     assert settings["smtpd_discard_ehlo_keywords"] == "silent-discard, dsn"
     assert text.index("delay_warning_time") > text.index("compatibility_level")
+
+
+def _render(template: str, **extra: object) -> str:
+    return _host("mx1").render("postfix", template, play_roles=PLAY_ROLES, extra=extra)
+
+
+def _map(text: str) -> dict[str, str]:
+    """A texthash map: key -> value (a key twice fails the test)."""
+    entries: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, value = line.split(None, 1)
+            assert key not in entries, f"{key} twice"
+            entries[key] = value
+    return entries
+
+
+ADMIN = "alice@example.test"  # mx1's first mailbox: the default mail_admin_address
+
+
+def test_root_and_postmaster_of_the_host_reach_the_admin() -> None:
+    aliases = dict(line.split(": ", 1) for line in _render("aliases.j2").splitlines()
+                   if line and not line.startswith("#"))
+    assert aliases["root"] == ADMIN
+    assert aliases["postmaster"] == "root"
+    assert _render("aliases.j2", mail_admin_address="Ops@Elsewhere.example").endswith(
+        "root: ops@elsewhere.example\n")
+
+
+def test_postmaster_and_abuse_of_every_domain_exist() -> None:
+    named = _map(_render("virtual_aliases.j2"))  # the example inventory names both
+    assert named["postmaster@example.test"] == ADMIN
+    unnamed = _map(_render("virtual_aliases.j2", mail_aliases=[]))
+    assert unnamed == {"postmaster@example.test": ADMIN, "abuse@example.test": ADMIN}
+
+
+def test_a_catch_all_keeps_mailboxes_delivering_and_grants_no_send_as() -> None:
+    catchall = [{"source": "@example.test", "destination": "bob@example.test"}]
+    aliases = _map(_render("virtual_aliases.j2", mail_aliases=catchall))
+    assert aliases["@example.test"] == "bob@example.test"
+    assert aliases["alice@example.test"] == "alice@example.test"
+    assert aliases["bob@example.test"] == "bob@example.test"
+    logins = _map(_render("sender_logins.j2", mail_aliases=catchall))
+    assert "@example.test" not in logins
+    granted = [{"address": "bob@example.test", "password": "x", "send_as": ["@example.test"]}]
+    assert _map(_render("sender_logins.j2", mail_users=granted))["@example.test"] == (
+        "bob@example.test")
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_submission_refuses_the_null_sender_and_foreign_senders(host: str) -> None:
+    restrictions = main_cf(host)["postwright_submission_sender_restrictions"]
+    assert "reject_sender_login_mismatch" in restrictions
+    senders_map = restrictions.rsplit("texthash:", 1)[1]
+    assert senders_map == _host(host).variables("postfix", play_roles=PLAY_ROLES)[
+        "postfix_submission_senders"]
+    assert _map(_render("submission_senders.j2"))["<>"].startswith("REJECT 5.7.1")
+    for name, service in contract().services.items():
+        if service.auth is AuthRule.REQUIRED and service.daemon == "postfix":
+            options = master_entries(host)[str(service.port)][1]
+            assert options["smtpd_sender_restrictions"] == (
+                "$postwright_submission_sender_restrictions"), name
+
+
+def _ip_json(*addresses: str) -> dict[str, str]:
+    """What `ip -json address show` registers: interfaces with their addr_info."""
+    return {"stdout": json.dumps([{"ifname": "eth0", "addr_info": [
+        {"family": "inet6" if ":" in a else "inet", "local": a} for a in addresses]}])}
+
+
+def test_outbound_leaves_from_the_published_addresses_when_they_are_the_host_s() -> None:
+    bound = settings_of(_render("main.cf.j2", postfix_host_addresses=_ip_json(
+        "10.0.0.5", "198.51.100.10", "2001:db8:0::10", "fe80::1")))
+    assert (bound["smtp_bind_address"], bound["smtp_bind_address6"]) == (
+        "198.51.100.10", "2001:db8::10")
+    behind_nat = settings_of(_render("main.cf.j2",
+                                     postfix_host_addresses=_ip_json("10.0.0.5", "fe80::1")))
+    assert "smtp_bind_address" not in behind_nat
+    assert "smtp_bind_address6" not in behind_nat
+
+
+def test_no_published_ipv6_means_ipv4_only_delivery() -> None:
+    variables = _host("mx1").variables("postfix", play_roles=PLAY_ROLES)
+    assert "mail_ipv6" in variables  # the example host has one: delivery over both families
+    assert "inet_protocols=ipv4" not in _render("master.cf.j2")
+    without = _host("mx1").render("postfix", "master.cf.j2", play_roles=PLAY_ROLES,
+                                  extra={"mail_ipv6": None})
+    assert without.count("-o inet_protocols=ipv4") == 2  # smtp and relay
