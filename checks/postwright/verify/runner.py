@@ -18,6 +18,7 @@ from postwright.verify.model import CheckResult, Collector, Report, Status
 from postwright.verify.names import check_names
 from postwright.verify.portcheck import PortFacts, check_port
 from postwright.verify.probe import Endpoint
+from postwright.verify.registry import all_checks, send_check_id
 from postwright.verify.resolver import Resolver
 from postwright.verify.roundtrip import RoundTrip, receive, send_checks
 
@@ -32,7 +33,10 @@ class VerifyOptions:
     ports: dict[str, int] = field(default_factory=dict)  # service name -> port override
     services: list[str] | None = None  # only these services (default: all in the contract)
     deadline: float = 20.0
-    step_timeout: float = 5.0
+    step_timeout: float = 5.0  # one reply, and the TCP connect of the ports the host must serve
+    # TCP connect of optional services that are off by default (143, 110, 995, 4190): a
+    # firewall usually drops those, and a dropped SYN must not cost the whole step
+    optional_connect_timeout: float = 1.0
     receive_wait: float = 10.0
     user: str | None = None
     password: str | None = field(default=None, repr=False)
@@ -84,6 +88,9 @@ async def verify(opts: VerifyOptions) -> Report:
     addresses = opts.addresses or await _addresses(opts.host, resolver, top)
     deadline = started + opts.deadline
 
+    # A greeting may take until shortly before the deadline (RFC 5321 allows 5 minutes; a
+    # tarpit is reported as one, rather than as "deadline", when the reserve is left).
+    greeting_budget = max(opts.step_timeout, deadline - time.monotonic() - _reserve(opts))
     port_facts: dict[tuple[str, int], asyncio.Task[PortFacts]] = {}
     ports = {s.name: opts.ports.get(s.name, s.port) for s in services}
     tasks: list[tuple[Collector, asyncio.Task[Any]]] = []
@@ -93,9 +100,10 @@ async def verify(opts: VerifyOptions) -> Report:
             ep = Endpoint(ip, ports[service.name], service.protocol, servername, opts.ca_file,
                           ehlo)
             col = Collector(ip, ep.port)
-            task = asyncio.create_task(check_port(ep, service, col, step_timeout=opts.step_timeout,
-                                                  sender_domain=domain,
-                                                  expected_cert=opts.expect_cert))
+            task = asyncio.create_task(check_port(
+                ep, service, col, step_timeout=opts.step_timeout, sender_domain=domain,
+                expected_cert=opts.expect_cert, greeting_budget=greeting_budget,
+                connect_timeout=_connect_timeout(opts, service)))
             tasks.append((col, task))
             port_facts[(ip, service.port)] = task
     dns_col = Collector()
@@ -147,6 +155,17 @@ async def verify(opts: VerifyOptions) -> Report:
     return Report(opts.host, time.monotonic() - started, results)
 
 
+def _reserve(opts: VerifyOptions) -> float:
+    """Time kept back from the greeting wait so that the checks after it still report."""
+    return min(opts.step_timeout, opts.deadline / 4)
+
+
+def _connect_timeout(opts: VerifyOptions, service: Service) -> float:
+    if service.optional and not service.enabled:
+        return min(opts.optional_connect_timeout, opts.step_timeout)
+    return opts.step_timeout
+
+
 async def _addresses(host: str, resolver: Resolver | None, col: Collector) -> list[str]:
     if is_ip(host):
         return [host]
@@ -164,9 +183,9 @@ def _round_trip(opts: VerifyOptions, services: list[Service], ports: dict[str, i
                 addresses: list[str], servername: str | None, domain: str | None,
                 col: Collector) -> Coroutine[Any, Any, None] | None:
     contract = load_contract()
-    send_services = [contract.service(n) for n in ("smtp", "submissions", "submission")]
-    send_services = [s for s in send_services if s in services]
-    ids = [f"send.{s.port}" for s in send_services] + ["imap.receive"]
+    sends = {c.id for c in all_checks() if c.id.startswith("send.")}
+    send_services = [s for s in services if send_check_id(s) in sends]
+    ids = [send_check_id(s) for s in send_services] + ["imap.receive"]
     if not opts.user:
         for check in ids:
             col.add(check, Status.SKIP, "no --user given: the round trip (send, then read back "
@@ -180,14 +199,17 @@ def _round_trip(opts: VerifyOptions, services: list[Service], ports: dict[str, i
     rt = RoundTrip(opts.user, opts.password, address)
     imaps = contract.service("imaps")
 
+    greeting = max(opts.step_timeout, opts.deadline - _reserve(opts) - opts.receive_wait)
+
     async def run() -> None:
-        sends = []
+        jobs = []
         for ip in addresses:
             ehlo = opts.ehlo_name or await local_literal(ip, 25)
             for service in send_services:
                 ep = Endpoint(ip, ports[service.name], "smtp", servername, opts.ca_file, ehlo)
-                sends.append(send_checks(col, ep, service, rt, opts.step_timeout))
-        await asyncio.gather(*sends)
+                jobs.append(send_checks(col, ep, service, rt, opts.step_timeout,
+                                        greeting=greeting))
+        await asyncio.gather(*jobs)
         ep = Endpoint(addresses[0], opts.ports.get(imaps.name, imaps.port), "imap", servername,
                       opts.ca_file)
         await receive(col, ep, rt, opts.step_timeout, opts.receive_wait)

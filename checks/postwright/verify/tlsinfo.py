@@ -92,7 +92,7 @@ class CertFacts:
             names=cert_names(cert),
             not_before=cert.not_valid_before_utc.isoformat(),
             not_after=not_after.isoformat(),
-            days_left=int((not_after - now).total_seconds() // 86400),
+            days_left=(not_after.date() - now.date()).days,  # calendar days, both UTC
             self_signed=cert.issuer == cert.subject,
             sha256=hashlib.sha256(der).hexdigest(),
         )
@@ -172,11 +172,3 @@ class TlsInfo:
             if hostname:
                 self.hostname = hostname
                 self.hostname_match = name_matches(hostname, facts.names)
-
-
-def describe_ssl_error(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"{exc.reason or exc.__class__.__name__}: {exc.strerror or exc}"
-    return str(exc) or exc.__class__.__name__

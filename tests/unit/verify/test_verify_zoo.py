@@ -192,7 +192,7 @@ def test_certificate_problems(scripted, pki, which: str, check: str, status: Sta
     assert all(one(report, o).status is Status.PASS for o in others)
     assert one(report, "relay.open").status is Status.PASS  # the session went on after TLS
     extra = 1 if which == "selfsigned" else 0  # one more connection to read an untrusted cert
-    assert server.connections == 2 + extra  # session + legacy test
+    assert server.connections == 3 + extra  # session + legacy test + injection test
 
 
 def test_tls_1_0_accepted(scripted, pki) -> None:
