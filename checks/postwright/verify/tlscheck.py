@@ -3,6 +3,7 @@ the legacy-protocol test, judged on what the session's handshake already showed.
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
 import time
 
@@ -45,7 +46,7 @@ def results(s: PortSession, info: TlsInfo) -> None:
     session = {"version": info.version, "cipher": info.cipher, "bits": info.bits}
     if info.version is None:
         col.add("tls.handshake", Status.FAIL,
-                f"TLS handshake on port {port} failed: {info.error or info.verify_error}",
+                f"TLS on port {port} failed: {info.error or info.verify_error}",
                 evidence={"error": info.error, "verify_error": info.verify_error},
                 remedy="check the certificate/key files and the TLS settings of the daemon "
                 f"(its log names the cause); the contract needs TLS {_protocols()}")
@@ -98,18 +99,21 @@ def _days(n: int) -> str:
 
 
 def _expiry(s: PortSession, cert: dict[str, object]) -> None:
+    """Days are calendar days in UTC (CertFacts.days_left): a certificate that ran out three
+    days ago says 3, whatever the hour; `expired` itself compares the exact instant."""
     days = int(str(cert.get("days_left", 0)))
     expiry = {"not_after": cert.get("not_after"), "days_left": days}
-    when = str(cert.get("not_after", ""))[:10]
-    if days < 0:
-        s.col.add("tls.cert.expiry", Status.FAIL,
-                  f"certificate EXPIRED {_days(-days)} ago (not after {when})",
-                  evidence=expiry, remedy="renew it (certbot renew) and reload Postfix and "
-                  "Dovecot so that they serve the new file")
+    not_after = dt.datetime.fromisoformat(str(cert.get("not_after")))
+    when = not_after.strftime("%Y-%m-%d %H:%M UTC")
+    renew = ("renew it (certbot renew) and reload Postfix and Dovecot so that they serve the "
+             "new file")
+    if not_after <= dt.datetime.now(dt.UTC):
+        ago = "today" if days >= 0 else f"{_days(-days)} ago"
+        s.col.add("tls.cert.expiry", Status.FAIL, f"certificate EXPIRED {ago} (not after "
+                  f"{when}): clients that verify refuse it", evidence=expiry, remedy=renew)
     elif days == 0:
-        s.col.add("tls.cert.expiry", Status.FAIL,
-                  f"certificate expires today ({cert.get('not_after')})", evidence=expiry,
-                  remedy="renew it now (certbot renew) and reload Postfix and Dovecot")
+        s.col.add("tls.cert.expiry", Status.WARN, f"certificate expires today ({when})",
+                  evidence=expiry, remedy=renew)
     elif days < EXPIRY_WARN_DAYS:
         s.col.add("tls.cert.expiry", Status.WARN,
                   f"certificate expires in {_days(days)} (not after {when})",

@@ -12,6 +12,7 @@ import contextlib
 import re
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class Scripted:
     silent: bool = False  # tarpit: accept, never speak
     starttls: ssl.SSLContext | None = None
     broken_starttls: bool = False  # says 220 to STARTTLS, then sends garbage
+    reset_in_handshake: bool = False  # says 220 to STARTTLS, then resets the connection (RST)
     auth_before_tls: bool = False
     auth_after_tls: bool = False
     mail_before_tls: int = 530
@@ -142,6 +144,13 @@ class Scripted:
                 if self.broken_starttls:
                     writer.write(b"\x15\x03\x03\x00\x02\x02\x28garbage\r\n")
                     await writer.drain()
+                    return
+                if self.reset_in_handshake:
+                    await reader.read(1)  # the ClientHello has begun
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                    writer.transport.abort()
                     return
                 if not self.injectable:
                     discard_buffered(reader)
