@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,7 @@ class VerifyOptions:
     addresses: list[str] | None = None  # skip resolving HOST; test exactly these
     dns_port: int = 53  # port of the authoritative servers asked for TTLs (a test hook)
     expect_cert: ExpectedCert | None = None  # tls.cert.current on every TLS port when given
+    progress: Callable[[CheckResult], None] | None = field(default=None, repr=False)
 
 
 def _services(opts: VerifyOptions) -> list[Service]:
@@ -84,7 +85,7 @@ async def verify(opts: VerifyOptions) -> Report:
     servername = opts.servername or (None if is_ip(opts.host) else opts.host.rstrip("."))
     resolver = Resolver(opts.resolver, timeout=min(3.0, opts.step_timeout)) \
         if opts.dns or not is_ip(opts.host) else None
-    top = Collector()
+    top = Collector(listener=opts.progress)
     addresses = opts.addresses or await _addresses(opts.host, resolver, top)
     deadline = started + opts.deadline
 
@@ -99,14 +100,14 @@ async def verify(opts: VerifyOptions) -> Report:
         for service in services:
             ep = Endpoint(ip, ports[service.name], service.protocol, servername, opts.ca_file,
                           ehlo)
-            col = Collector(ip, ep.port)
+            col = Collector(ip, ep.port, listener=opts.progress)
             task = asyncio.create_task(check_port(
                 ep, service, col, step_timeout=opts.step_timeout, sender_domain=domain,
                 expected_cert=opts.expect_cert, greeting_budget=greeting_budget,
                 connect_timeout=_connect_timeout(opts, service)))
             tasks.append((col, task))
             port_facts[(ip, service.port)] = task
-    dns_col = Collector()
+    dns_col = Collector(listener=opts.progress)
     dns_task: asyncio.Task[DnsFacts] | None = None
     if opts.dns and resolver is not None:
         # authoritative TTL queries stop early enough for the checks to report in time
@@ -116,7 +117,7 @@ async def verify(opts: VerifyOptions) -> Report:
             resolver, dns_col, host=opts.host.rstrip("."), domain=domain, addresses=addresses,
             dkim_selector=opts.dkim_selector, authority=authority).run())
         tasks.append((dns_col, dns_task))
-    rt_col = Collector()
+    rt_col = Collector(listener=opts.progress)
     trip = _round_trip(opts, services, ports, addresses, servername, domain, rt_col)
     if trip is not None:
         tasks.append((rt_col, asyncio.create_task(trip)))
@@ -135,7 +136,7 @@ async def verify(opts: VerifyOptions) -> Report:
             col.close_pending(f"internal error: {exc!r}")
         col.close_pending(late)
 
-    names_col = Collector()
+    names_col = Collector(listener=opts.progress)
     ptr = dns_task.result().ptr if dns_task and dns_task.done() and not dns_task.cancelled() \
         and dns_task.exception() is None else None
     smtp = next((s for s in services if s.port == load_contract().service("smtp").port), None)
