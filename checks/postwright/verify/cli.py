@@ -42,7 +42,11 @@ def register(sub: Any) -> None:
                        "[2001:db8::25]:587")
     probe.add_argument("--servername", help="SNI and certificate name (default: HOST if a name)")
     probe.add_argument("--ca-file", help="trust only this CA bundle (default: system store)")
-    probe.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    probe.add_argument("--timeout", type=float, default=5.0,
+                       help="TCP connect and per-reply timeout in seconds (default 5)")
+    probe.add_argument("--deadline", type=float, default=30.0,
+                       help="how long the greeting may take, in seconds (default 30; "
+                       "postscreen and Sendmail's greet_pause pause before it)")
     probe.add_argument("--ehlo", help="EHLO name (default: an address literal of ours)")
     probe.add_argument("--json", action="store_true", help="machine-readable output")
     probe.set_defaults(handler=_probe)
@@ -129,16 +133,16 @@ def _resolve_one(host: str) -> str:
 
 async def probe_port(host: str, port: int, *, servername: str | None = None,
                      ca_file: str | None = None, timeout: float = 5.0,
-                     ehlo: str | None = None) -> Probe:
+                     ehlo: str | None = None, greeting: float | None = None) -> Probe:
     """Classify one port and, for STARTTLS, fill in the TLS facts (at most 3 connections)."""
     ip = _resolve_one(host)
     service = load_contract().by_port(port)
     name = servername or (None if is_ip(host) else host)
     ep = Endpoint(ip, port, service.protocol if service else "smtp", name, ca_file,
                   ehlo or await local_literal(ip, port))
-    result = await classify(ep, timeout)
+    result = await classify(ep, timeout, greeting=greeting)
     if result.mode is Mode.STARTTLS:
-        await upgrade(result, timeout)
+        await upgrade(result, timeout, greeting=greeting)
     if result.conn:
         await goodbye(result.conn, result.protocol or "smtp")
         result.conn = None
@@ -162,7 +166,8 @@ def _probe(args: argparse.Namespace) -> int:
     result = asyncio.run(probe_port(host, port, servername=args.servername,
                                     ca_file=args.ca_file,
                                     timeout=_positive(args.timeout, "--timeout"),
-                                    ehlo=args.ehlo))
+                                    ehlo=args.ehlo,
+                                    greeting=_positive(args.deadline, "--deadline")))
     service = load_contract().by_port(port)
     diag = diagnose(result, service)
     if args.json:

@@ -53,10 +53,10 @@ async def injection(s: PortSession, probe: Probe) -> None:
         await conn.send_raw(f"{dialects.starttls_command(protocol)}\r\n{injected}\r\n".encode())
         try:
             go = await dialects.starttls_reply(conn, protocol, s.step)
-        except DialogueError as exc:
+        except (DialogueError, ConnectionClosed) as exc:  # refusing or hanging up is safe
             s.col.add(CHECK_ID, Status.PASS, f"the server refused STARTTLS with a command "
-                      f"pipelined behind it ({exc}): nothing can be injected",
-                      evidence={"sent": ["STARTTLS", injected], "reply": str(exc)})
+                      f"pipelined behind it ({plain(exc)}): nothing can be injected",
+                      evidence={"sent": ["STARTTLS", injected], "reply": plain(exc)})
             return
         listen = min(s.step, max(MIN_LISTEN, 4 * (time.monotonic() - sent)))
         await handshake(conn, s.ep, s.step, TlsInfo(), inspecting_context())

@@ -4,6 +4,7 @@ now: each must get the verdict a mail admin would give, not a timeout's."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -99,3 +100,15 @@ def test_debian_defer_unauth_destination_is_a_refusal(scripted, pki) -> None:
     assert relay.summary.startswith("relay refused (temporarily: 454 4.7.1")
     assert "defer_unauth_destination" in relay.summary
     assert relay.evidence["temporary"] is True
+
+
+def test_probe_cli_waits_past_its_reply_timeout_for_a_greeting(scripted, pki, capsys) -> None:
+    from postwright.cli import main
+
+    port, _ = scripted(multiline_pause=2.0)
+    code = main(["probe", f"127.0.0.1:{port}", "--json", "--ca-file", pki.ca, "--servername",
+                 NAME, "--timeout", "1", "--deadline", "5"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["mode"] == "starttls"
+    assert data["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
+    assert code == 0

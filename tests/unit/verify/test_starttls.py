@@ -92,3 +92,35 @@ def test_no_injection_test_on_implicit_tls_ports(scripted, pki) -> None:
     port, _ = scripted(implicit=pki.server_context())
     report = verify("submissions", port, pki.ca)
     assert report.find("tls.starttls.injection") == []
+
+
+def test_a_server_refusing_pipelined_starttls_passes(loop, pki) -> None:
+    """Some servers answer STARTTLS with pipelined input behind it with an error (or hang
+    up): that is safe, and the ordinary session (no pipelining) still gets its TLS."""
+    from tests.unit.verify.servers import Scripted, serve
+
+    class Strict(Scripted):
+        async def __call__(self, reader, writer) -> None:  # type: ignore[override]
+            original = reader.readline
+
+            async def readline() -> bytes:
+                line = await original()
+                if line.upper().startswith(b"STARTTLS") and reader._buffer:
+                    writer.write(b"554 5.5.1 Error: improper command pipelining after "
+                                 b"STARTTLS\r\n")
+                    await writer.drain()
+                    return b"QUIT\r\n"
+                return line
+
+            reader.readline = readline  # type: ignore[method-assign]
+            await super().__call__(reader, writer)
+
+    port, handle = serve(loop, Strict(starttls=pki.server_context()))
+    try:
+        report = verify("smtp", port, pki.ca)
+    finally:
+        loop.loop.call_soon_threadsafe(handle.close)
+    [result] = report.find("tls.starttls.injection")
+    assert result.status is Status.PASS
+    assert "554 5.5.1" in result.summary
+    assert status(report, "tls.handshake") is Status.PASS
