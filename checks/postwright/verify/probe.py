@@ -182,6 +182,7 @@ class _Budget:
 
     step: float  # one reply (and the ClientHello race)
     greeting_deadline: float  # monotonic time until which A waits for its greeting
+    greeting: float  # the same, in seconds from the connect
 
     def step_left(self) -> float:
         return min(self.step, _remaining(self.greeting_deadline))
@@ -224,7 +225,7 @@ async def _classify(endpoint: Endpoint, step: float, greeting: float, connect: f
         unreachable = exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL)
         mode = Mode.FILTERED if unreachable else Mode.CLOSED
         return Probe(endpoint, mode, connections=1, detail=f"connect: {plain(exc)}")
-    budget = _Budget(step, time.monotonic() + greeting)
+    budget = _Budget(step, time.monotonic() + greeting, greeting)
     deadline = budget.greeting_deadline
     probe = Probe(endpoint, Mode.SILENT, connections=1)
     first: asyncio.Task[Any] = asyncio.create_task(conn.readline(_remaining(deadline)))
@@ -336,7 +337,13 @@ async def _greeted(probe: Probe, conn: Conn, first: str, budget: _Budget) -> Pro
     try:  # a multi-line greeting (postscreen's 220-, then 220 later) may pause between lines
         greeting = await dialects.read_greeting(conn, first,
                                                 _remaining(budget.greeting_deadline))
-    except (ReadTimeout, ConnectionClosed, DialogueError) as exc:
+    except ReadTimeout:  # began (e.g. "220-"), never ended: stuck, not a refusal
+        probe.mode = Mode.SILENT
+        probe.protocol = dialects.detect_protocol(first)
+        probe.detail = (f"the greeting began ({first[:60]!r}) but did not end within the "
+                        f"{budget.greeting:g} s allowed")
+        return _drop(probe)
+    except (ConnectionClosed, DialogueError) as exc:
         greeting = Greeting(dialects.detect_protocol(first), False, [first])
         probe.detail = plain(exc)
     probe.greeting = greeting

@@ -112,3 +112,12 @@ def test_probe_cli_waits_past_its_reply_timeout_for_a_greeting(scripted, pki, ca
     assert data["mode"] == "starttls"
     assert data["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
     assert code == 0
+
+
+def test_a_greeting_that_never_ends_is_stuck_not_a_refusal(scripted) -> None:
+    port, _ = scripted(multiline_pause=30)
+    result = asyncio.run(_probe(port, "smtp", greeting=2.5))
+    assert result.mode is Mode.SILENT
+    assert result.detail.startswith("the greeting began ('220-mail.example.test")
+    assert "did not end within the 2.5 s allowed" in result.detail
+    assert 2.4 <= result.elapsed < 3.5
