@@ -11,6 +11,7 @@ because a correct server may drop a session that pipelines after STARTTLS.
 
 from __future__ import annotations
 
+import ssl
 import time
 
 from postwright.verify import dialects
@@ -59,7 +60,17 @@ async def injection(s: PortSession, probe: Probe) -> None:
                       evidence={"sent": ["STARTTLS", injected], "reply": plain(exc)})
             return
         listen = min(s.step, max(MIN_LISTEN, 4 * (time.monotonic() - sent)))
-        await handshake(conn, s.ep, s.step, TlsInfo(), inspecting_context())
+        try:
+            await handshake(conn, s.ep, s.step, TlsInfo(), inspecting_context())
+        except (ssl.SSLError, ConnectionError) as exc:
+            if probe.tls is None or probe.tls.version is None:
+                raise  # TLS fails here anyway: tls.handshake says why
+            # TLS works without pipelining (the session's handshake did): this server broke
+            # off because of the pipelined command, which is safe
+            s.col.add(CHECK_ID, Status.PASS, "the server broke off the TLS handshake that had "
+                      f"a command pipelined before it ({plain(exc)}): nothing can be injected",
+                      evidence={"sent": ["STARTTLS", injected], "go_ahead": go})
+            return
         answer = await _listen(conn, protocol, listen)
     except NETWORK_ERRORS as exc:
         s.col.add(CHECK_ID, Status.ERROR,

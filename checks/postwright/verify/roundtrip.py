@@ -147,8 +147,8 @@ async def _transaction(conn: Conn, ep: Endpoint, service: Service, rt: RoundTrip
         await conn.send_raw(stuffed.encode() + b"\r\n.\r\n")
         reply = await dialects.read_smtp_reply(conn, timeout)
     except (ConnectionClosed, ReadTimeout, OSError) as exc:
-        raise StageError("message", f"no answer to the end of DATA ({exc}): the server dropped "
-                         "the message; it was not accepted") from None
+        raise StageError("message", f"no answer to the end of DATA ({plain(exc)}): the "
+                         "server dropped the message; it was not accepted") from None
     if reply.code != 250:
         raise StageError("message", str(reply))
     rt.sent.append(Sent(ep.ip, ep.port, service.name, time.monotonic()))
@@ -212,7 +212,8 @@ async def receive(col: Collector, ep: Endpoint, rt: RoundTrip, timeout: float,
         found = await _poll(imap, rt, wait)
         deleted = await imap.delete([uid for uid, _ in found.values()])
     except (StageError, *_ERRORS) as exc:
-        col.add("imap.receive", Status.FAIL, f"reading back over IMAPS failed: {exc}",
+        why = str(exc) if isinstance(exc, StageError | ImapError) else plain(exc)
+        col.add("imap.receive", Status.FAIL, f"reading back over IMAPS failed: {why}",
                 ip=ep.ip, port=ep.port, remedy="check the mailbox login and Dovecot's log")
         return
     finally:

@@ -61,7 +61,7 @@ class Conn:
         except TimeoutError:
             raise ReadTimeout(f"no reply within {timeout:.1f} s") from None
         except (ValueError, asyncio.LimitOverrunError) as exc:
-            raise ConnectionClosed(f"reply line too long: {exc}") from None
+            raise ConnectionClosed(f"a reply line longer than {MAX_LINE * 8} bytes") from exc
         if not raw:
             raise ConnectionClosed("the server closed the connection")
         line = raw.decode("utf-8", "replace").rstrip("\r\n")

@@ -62,16 +62,24 @@ def test_a_silent_port_is_a_tarpit_only_after_the_greeting_budget(loop: Loop) ->
     assert "no greeting in 3 s" in result.detail
 
 
-def test_verify_passes_a_postscreen_host_and_sends_through_it(scripted, pki) -> None:
-    port, _ = scripted(multiline_pause=6)
+def test_verify_passes_slow_greeters_and_sends_through_them(scripted, pki) -> None:
+    """postscreen on 25 (220- at once, 220 after 6 s) and a Sendmail-like 10 s greet_pause on
+    587: every check passes, the messages go through, and the later tests' connections
+    waited for their greetings alongside the first one, not after it."""
+    smtp, _ = scripted(multiline_pause=6)
+    submission, _ = scripted(greet_delay=10, auth_after_tls=True)
     report = run_verify(VerifyOptions(
-        "127.0.0.1", servername=NAME, ca_file=pki.ca, ports={"smtp": port}, services=["smtp"],
-        dns=False, deadline=20, step_timeout=2, domain="example.test", user=USER,
+        "127.0.0.1", servername=NAME, ca_file=pki.ca,
+        ports={"smtp": smtp, "submission": submission}, services=["smtp", "submission"],
+        dns=False, deadline=25, step_timeout=2, domain="example.test", user=USER,
         password=PASSWORD, receive_wait=1))
-    port_results = [r for r in report.results if r.port == port and r.id != "imap.receive"]
-    assert {r.id: r.status for r in port_results if r.status is not Status.PASS} == {}
+    checked = [r for r in report.results if r.port in (smtp, submission)
+               and r.id != "imap.receive"]
+    assert {(r.id, r.port): r.summary for r in checked if r.status is not Status.PASS} == {}
+    assert {r.port for r in report.find("tls.starttls.injection")} == {smtp, submission}
     assert report.find("send.25")[0].status is Status.PASS
-    assert report.duration_s < 15  # the later tests' greetings were awaited in parallel
+    assert report.find("send.587")[0].status is Status.PASS
+    assert report.duration_s < 16  # 10 s pause once (+ the TLS and policy steps), not twice
 
 
 def test_http_on_the_submission_port_is_named(loop: Loop) -> None:
