@@ -249,8 +249,9 @@ def auth_before_tls(protocol: str, caps: Caps) -> list[str]:
         if "LOGINDISABLED" not in words:
             found.append("LOGIN (no LOGINDISABLED)")
         return found
-    if protocol == "pop3":
-        return [f"SASL {words['SASL']}"] if words.get("SASL", "").strip() else []
+    if protocol == "pop3":  # RFC 2449 6.8: USER means USER/PASS, a cleartext password
+        found = ["USER"] if "USER" in words else []
+        return found + ([f"SASL {words['SASL']}"] if words.get("SASL", "").strip() else [])
     if protocol == "sieve":
         return [f"SASL {words['SASL']}"] if words.get("SASL", "").strip() else []
     return []

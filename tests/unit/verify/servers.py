@@ -230,6 +230,7 @@ class Dovecotish:
     caps_in_greeting: bool = True
     untagged_first: bool = False
     injectable: bool = False
+    plaintext_auth: bool = False  # login offered before TLS (disable_plaintext_auth = no)
     greet_delay: float = 0.0
     connections: int = 0
 
@@ -261,7 +262,8 @@ class Dovecotish:
         tls = False
 
         def caps() -> str:
-            pre = "STARTTLS LOGINDISABLED" if not tls else "AUTH=PLAIN"
+            pre = ("STARTTLS AUTH=PLAIN" if self.plaintext_auth else "STARTTLS LOGINDISABLED") \
+                if not tls else "AUTH=PLAIN"
             return f"IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ {pre}"
 
         code = f"[CAPABILITY {caps()}] " if self.caps_in_greeting else ""
@@ -296,7 +298,9 @@ class Dovecotish:
         async for line in self._lines(reader):
             verb = line.split(" ", 1)[0].upper()
             if verb == "CAPA":
-                extra = "STLS\r\n" if not tls else "SASL PLAIN\r\n"
+                extra = "STLS\r\n" if not tls else "USER\r\nSASL PLAIN\r\n"
+                if self.plaintext_auth and not tls:
+                    extra += "USER\r\nSASL PLAIN\r\n"
                 writer.write(f"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n{extra}.\r\n"
                              .encode())
             elif verb == "STLS" and not tls:
@@ -316,7 +320,7 @@ class Dovecotish:
 
     async def _sieve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         def caps(tls: bool) -> bytes:
-            sasl = '"SASL" "PLAIN"\r\n' if tls else '"SASL" ""\r\n'
+            sasl = '"SASL" "PLAIN"\r\n' if tls or self.plaintext_auth else '"SASL" ""\r\n'
             start = "" if tls else '"STARTTLS"\r\n'
             return (f'"IMPLEMENTATION" "Dovecot Pigeonhole"\r\n"SIEVE" "fileinto reject"\r\n'
                     f'{start}{sasl}"VERSION" "1.0"\r\nOK "Dovecot (Debian) ready."\r\n'

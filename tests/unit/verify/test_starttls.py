@@ -129,3 +129,17 @@ def test_a_server_refusing_pipelined_starttls_passes(loop, pki, answer: bytes,
     assert result.status is Status.PASS, result
     assert words in result.summary
     assert status(report, "tls.handshake") is Status.PASS
+
+
+@pytest.mark.parametrize(("protocol", "offered"), [
+    ("imap", "AUTH=PLAIN, LOGIN (no LOGINDISABLED)"),
+    ("pop3", "USER, SASL PLAIN"),  # RFC 2449: USER is USER/PASS, a cleartext password
+    ("sieve", "SASL PLAIN"),
+])
+def test_login_before_tls_on_dovecot_ports(dovecot, pki, protocol: str, offered: str) -> None:
+    port, _ = dovecot(protocol=protocol, plaintext_auth=True)
+    report = verify(SERVICE[protocol], port, pki.ca)
+    [result] = report.find("auth.before_tls")
+    assert result.status is Status.FAIL
+    assert f"offers login before TLS: {offered};" in result.summary
+    assert "disable_plaintext_auth" in result.remedy
