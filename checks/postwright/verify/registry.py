@@ -138,6 +138,11 @@ def port_check_ids(service: Service, *, options: frozenset[str] = frozenset()) -
             if c.applies(service) and (c.option is None or c.option in options)]
 
 
+def dns_check_ids() -> list[str]:
+    """The dns.* checks every run with DNS reports, in report order."""
+    return [c.id for c in all_checks() if c.family == "dns"]
+
+
 def send_check_id(service: Service) -> str:
     return f"send.{service.port}"
 
