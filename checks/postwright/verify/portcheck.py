@@ -28,6 +28,8 @@ __all__ = ["PortFacts", "check_port"]
 
 
 class PortCheck(PortSession):
+    """One port's run: classify, then the session's stages, each judged by its family."""
+
     async def run(self) -> PortFacts:
         self.col.expect("port.mode")
         optional_off = self.service.optional and not self.service.enabled

@@ -37,6 +37,9 @@ class PortFacts:
 
 @dataclass
 class PortSession:
+    """Where (endpoint), what the contract says (service), where results go (col), and the
+    three waits: `step` per reply, `connect_timeout` per TCP connect, `wait` per greeting."""
+
     ep: Endpoint
     service: Service
     col: Collector
