@@ -178,7 +178,7 @@ async def _cancel(task: asyncio.Task[Any] | None) -> None:
 
 @dataclass
 class _Budget:
-    """The three waits of a probe: TCP connect, one reply, and the greeting."""
+    """The waits of a probe once connected: one reply, and the greeting."""
 
     step: float  # one reply (and the ClientHello race)
     greeting_deadline: float  # monotonic time until which A waits for its greeting
@@ -269,7 +269,7 @@ def _silent(probe: Probe, waited: float) -> Probe:
     ep = probe.endpoint
     probe.mode = Mode.SILENT
     probe.detail = (f"accepted TCP on {ep.ip} port {ep.port} but sent no greeting in "
-                    f"{waited:g} s, and did not answer a TLS ClientHello either"
+                    f"{waited:.3g} s, and did not answer a TLS ClientHello either"
                     + (f" ({probe.detail})" if probe.detail else ""))
     return probe
 
@@ -341,7 +341,7 @@ async def _greeted(probe: Probe, conn: Conn, first: str, budget: _Budget) -> Pro
         probe.mode = Mode.SILENT
         probe.protocol = dialects.detect_protocol(first)
         probe.detail = (f"the greeting began ({first[:60]!r}) but did not end within the "
-                        f"{budget.greeting:g} s allowed")
+                        f"{budget.greeting:.3g} s allowed")
         return _drop(probe)
     except (ConnectionClosed, DialogueError) as exc:
         greeting = Greeting(dialects.detect_protocol(first), False, [first])
