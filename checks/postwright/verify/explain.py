@@ -21,7 +21,7 @@ _ERRNO = {
     errno.ENETUNREACH: "the network is unreachable",
     errno.ECONNABORTED: "the connection was aborted",
 }
-# OpenSSL reason codes that mean "the other side does not speak TLS (here)".
+# OpenSSL reason codes, in words (the code itself follows in parentheses).
 _NOT_TLS = {
     "WRONG_VERSION_NUMBER": "the server did not answer in TLS",
     "UNKNOWN_PROTOCOL": "the server did not answer in TLS",
@@ -49,9 +49,9 @@ def plain(exc: BaseException, *, during: str = "") -> str:
     if isinstance(exc, ssl.SSLError):
         reason = str(exc.reason or "")
         text = f"{reason} {exc}".upper()
-        for code, words in _NOT_TLS.items():
+        for code, words in _NOT_TLS.items():  # these say what happened: no `during`
             if code in text:
-                return f"{words}{when} ({reason.lower().replace('_', ' ')})"
+                return f"{words} ({reason.lower().replace('_', ' ')})"
         return f"TLS error{when}: {(reason or str(exc)).lower().replace('_', ' ')}"
     if isinstance(exc, ConnectionClosed):
         return f"{exc}{when}"

@@ -14,6 +14,7 @@ from enum import StrEnum
 from functools import cache
 
 from postwright.contract import AuthRule, Service, TlsMode, load_contract
+from postwright.verify.tlsinfo import EXPIRY_WARN_DAYS
 
 
 class Scope(StrEnum):
@@ -71,8 +72,8 @@ _PORT_CHECKS = (
               "(system store or --ca-file)", Scope.PORT),
     CheckSpec("tls.cert.hostname", "tls", "the certificate covers the host name (RFC 6125)",
               Scope.PORT),
-    CheckSpec("tls.cert.expiry", "tls", "the certificate is valid for at least 14 more days",
-              Scope.PORT),
+    CheckSpec("tls.cert.expiry", "tls", "the certificate is valid for at least "
+              f"{EXPIRY_WARN_DAYS} more days", Scope.PORT),
     CheckSpec("tls.cert.current", "tls", "the port serves the certificate on disk (a reload "
               "followed the last renewal)", Scope.PORT, option="--expect-cert"),
     CheckSpec("tls.protocol.legacy_refused", "tls", "TLS 1.0 and 1.1 handshakes are refused",

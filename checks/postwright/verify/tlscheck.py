@@ -15,10 +15,9 @@ from postwright.verify.explain import plain
 from postwright.verify.model import Status
 from postwright.verify.probe import Mode, handshake
 from postwright.verify.session import NETWORK_ERRORS, PortSession
-from postwright.verify.tlsinfo import TlsInfo, legacy_context
+from postwright.verify.tlsinfo import EXPIRY_WARN_DAYS, TlsInfo, legacy_context
 from postwright.verify.wire import Conn, ReadTimeout
 
-EXPIRY_WARN_DAYS = 14
 CERT_IDS = ("tls.cert.trusted", "tls.cert.hostname", "tls.cert.expiry")
 
 

@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from postwright.contract import load_contract
 
+EXPIRY_WARN_DAYS = 14  # tls.cert.expiry warns below this many days left (certbot renews at 30)
 # X509_V_FLAG_NO_CHECK_TIME: chain trust is judged without the clock, so an expired but
 # otherwise trusted certificate is reported by tls.cert.expiry alone, not twice.
 _NO_CHECK_TIME = 0x200000
