@@ -207,9 +207,10 @@ def discard_buffered(reader: asyncio.StreamReader) -> None:
 
 
 async def http_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """A web server on a mail port: waits for a request line, answers 400 to anything else."""
+    """A web server on a mail port: waits for a whole request line (up to CRLF, which a
+    ClientHello hardly ever contains) and answers 400 to anything that is not HTTP."""
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(reader.readline(), 10)
+        await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
         writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
                      b"Connection: close\r\n\r\n")
         await writer.drain()
