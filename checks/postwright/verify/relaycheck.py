@@ -61,11 +61,12 @@ def judge(s: PortSession, mail: Reply, rcpt: Reply | None, steps: list[str]) -> 
                   evidence=evidence, remedy="read the server's log for this session")
     elif final.code < 500:
         evidence["temporary"] = True
+        why = (" (Postfix: defer_unauth_destination, Debian's default)"
+               if final.code == 454 or "relay access" in final.text.lower() else "")
         s.col.add("relay.open", Status.PASS,
                   f"relay refused (temporarily: {final}) at {stage}: a 4xx refusal keeps "
-                  "the sender retrying instead of bouncing; unauthenticated relaying is not "
-                  "possible either way (Postfix: defer_unauth_destination, Debian's default)",
-                  evidence=evidence)
+                  "a sender retrying instead of bouncing, and relaying without "
+                  f"authentication is not possible either way{why}", evidence=evidence)
     else:
         s.col.add("relay.open", Status.PASS,
                   f"relay refused at {stage}: {final}", evidence=evidence)

@@ -8,6 +8,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from postwright.contract import load_contract
 from postwright.verify import Status, VerifyOptions, run_verify
 from postwright.verify.diagnosis import diagnose
@@ -98,16 +100,22 @@ def test_http_on_the_submission_port_is_named(loop: Loop) -> None:
     assert "tarpit" not in diag.summary
 
 
-def test_debian_defer_unauth_destination_is_a_refusal(scripted, pki) -> None:
-    port, _ = scripted(relay_reply="454 4.7.1 <x@relay-test.invalid>: Relay access denied")
+@pytest.mark.parametrize(("reply", "hint"), [
+    ("454 4.7.1 <x@relay-test.invalid>: Relay access denied", True),  # Debian's default
+    ("450 4.1.2 <x@relay-test.invalid>: Recipient address rejected: Domain not found", False),
+])
+def test_a_temporary_relay_refusal_is_a_refusal(scripted, pki, reply: str,
+                                                hint: bool) -> None:
+    port, _ = scripted(relay_reply=reply)
     report = run_verify(VerifyOptions("127.0.0.1", servername=NAME, ca_file=pki.ca,
                                       ports={"smtp": port}, services=["smtp"], dns=False,
                                       deadline=8, step_timeout=2, domain="example.test"))
     [relay] = report.find("relay.open")
     assert relay.status is Status.PASS
-    assert relay.summary.startswith("relay refused (temporarily: 454 4.7.1")
-    assert "defer_unauth_destination" in relay.summary
+    assert relay.summary.startswith(f"relay refused (temporarily: {reply}) at RCPT TO: ")
+    assert ("defer_unauth_destination" in relay.summary) is hint
     assert relay.evidence["temporary"] is True
+    assert report.exit_code == 0
 
 
 def test_probe_cli_waits_past_its_reply_timeout_for_a_greeting(scripted, pki, capsys) -> None:
