@@ -16,26 +16,49 @@ from postwright.verify.credentials import read_password
 from postwright.verify.diagnosis import diagnose
 from postwright.verify.dialects import goodbye
 from postwright.verify.dnscheck import is_ip
+from postwright.verify.model import EXIT_ERROR, EXIT_FAIL, EXIT_OK
 from postwright.verify.probe import Endpoint, Mode, Probe, classify, upgrade
-from postwright.verify.report import render_json, render_junit, render_text
+from postwright.verify.registry import listing
+from postwright.verify.report import Progress, render_json, render_junit, render_text
 from postwright.verify.runner import VerifyOptions, local_literal, run_verify
+
+PROBE_EXIT = """exit codes:
+  0  the port speaks what the contract expects (or is not in the contract)
+  1  it does not, or it advertises STARTTLS and the TLS handshake then fails
+  2  usage error"""
+VERIFY_EXIT = f"""exit codes:
+  {EXIT_OK}  every check passed (warnings and skips allowed)
+  {EXIT_FAIL}  at least one check failed
+  {EXIT_ERROR}  no check failed, but at least one could not be carried out (error: a
+     timeout, the --deadline, a broken connection); the host is not proven fine
+  2  usage error (nothing was sent)"""
 
 
 def register(sub: Any) -> None:
     probe = sub.add_parser("probe", help="classify what one port speaks (STARTTLS, implicit "
-                           "TLS, plain, closed, filtered, tarpit)")
+                           "TLS, plain, closed, filtered, tarpit)", epilog=PROBE_EXIT,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     probe.add_argument("target", metavar="HOST:PORT", help="e.g. mx1.example.org:465, "
                        "[2001:db8::25]:587")
     probe.add_argument("--servername", help="SNI and certificate name (default: HOST if a name)")
     probe.add_argument("--ca-file", help="trust only this CA bundle (default: system store)")
-    probe.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    probe.add_argument("--timeout", type=float, default=5.0,
+                       help="TCP connect and per-reply timeout in seconds (default 5)")
+    probe.add_argument("--deadline", type=float, default=30.0,
+                       help="how long the greeting may take, in seconds (default 30; "
+                       "postscreen and Sendmail's greet_pause pause before it)")
     probe.add_argument("--ehlo", help="EHLO name (default: an address literal of ours)")
     probe.add_argument("--json", action="store_true", help="machine-readable output")
     probe.set_defaults(handler=_probe)
 
     verify = sub.add_parser("verify", help="check a mail host: ports, TLS, AUTH policy, relay, "
-                            "DNS, and (with --user) a real round trip")
-    verify.add_argument("host", metavar="HOST", help="host name or IP address")
+                            "DNS, and (with --user) a real round trip", epilog=VERIFY_EXIT,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("host", metavar="HOST", nargs="?", help="host name or IP address")
+    verify.add_argument("--list-checks", action="store_true",
+                        help="list every check (id, family, where it runs) and exit")
+    verify.add_argument("-v", "--verbose", action="store_true",
+                        help="show every check in full, with its evidence")
     verify.add_argument("--domain", help="mail domain (default: HOST minus its first label)")
     verify.add_argument("--servername", help="SNI and certificate name when HOST is an IP")
     verify.add_argument("--ca-file", help="trust only this CA bundle (default: system store)")
@@ -46,9 +69,11 @@ def register(sub: Any) -> None:
     verify.add_argument("--service", action="append", metavar="NAME",
                         help="check only this contract service (repeatable)")
     verify.add_argument("--deadline", type=float, default=20.0,
-                        help="global deadline in seconds (default 20)")
+                        help="global deadline in seconds (default 20); a slow greeting "
+                        "(postscreen, greet_pause) is awaited until shortly before it")
     verify.add_argument("--timeout", type=float, default=5.0,
-                        help="per-step timeout in seconds (default 5)")
+                        help="per-reply and TCP connect timeout in seconds (default 5; "
+                        "optional services that are off get 1 s to connect)")
     verify.add_argument("--user", help="test mailbox (user or user@domain) for the round trip")
     verify.add_argument("--password-file", help="file whose first line is the password "
                         "(else $POSTWRIGHT_PASSWORD, else a prompt)")
@@ -108,16 +133,16 @@ def _resolve_one(host: str) -> str:
 
 async def probe_port(host: str, port: int, *, servername: str | None = None,
                      ca_file: str | None = None, timeout: float = 5.0,
-                     ehlo: str | None = None) -> Probe:
+                     ehlo: str | None = None, greeting: float | None = None) -> Probe:
     """Classify one port and, for STARTTLS, fill in the TLS facts (at most 3 connections)."""
     ip = _resolve_one(host)
     service = load_contract().by_port(port)
     name = servername or (None if is_ip(host) else host)
     ep = Endpoint(ip, port, service.protocol if service else "smtp", name, ca_file,
                   ehlo or await local_literal(ip, port))
-    result = await classify(ep, timeout)
+    result = await classify(ep, timeout, greeting=greeting)
     if result.mode is Mode.STARTTLS:
-        await upgrade(result, timeout)
+        await upgrade(result, timeout, greeting=greeting)
     if result.conn:
         await goodbye(result.conn, result.protocol or "smtp")
         result.conn = None
@@ -141,7 +166,8 @@ def _probe(args: argparse.Namespace) -> int:
     result = asyncio.run(probe_port(host, port, servername=args.servername,
                                     ca_file=args.ca_file,
                                     timeout=_positive(args.timeout, "--timeout"),
-                                    ehlo=args.ehlo))
+                                    ehlo=args.ehlo,
+                                    greeting=_positive(args.deadline, "--deadline")))
     service = load_contract().by_port(port)
     diag = diagnose(result, service)
     if args.json:
@@ -160,10 +186,20 @@ def _probe(args: argparse.Namespace) -> int:
         print(diag.summary)
         if diag.remedy:
             print(f"-> {diag.remedy}")
-    return 0 if diag.status.value in ("pass", "warn") else 1
+    starttls_broken = result.mode is Mode.STARTTLS and (result.tls is None
+                                                       or result.tls.version is None)
+    if starttls_broken and not args.json:
+        why = result.tls.error if result.tls else "no TLS session"
+        print(f"STARTTLS is advertised, but the TLS handshake failed: {why}")
+    return 0 if diag.status.value in ("pass", "warn") and not starttls_broken else 1
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.list_checks:
+        print(listing())
+        return 0
+    if not args.host:
+        raise UsageError("verify needs HOST (or --list-checks)")
     # first: a bad file ends the run before any prompt or traffic
     expected = ExpectedCert.load(args.expect_cert) if args.expect_cert else None
     password = None
@@ -185,7 +221,13 @@ def _verify(args: argparse.Namespace) -> int:
         for name in args.service:
             if name not in contract.services:
                 raise UsageError(f"--service: unknown service {name!r}")
-    report = run_verify(opts)
+    live = Progress(sys.stderr) if sys.stdout.isatty() and args.json != "-" else None
+    opts.progress = live
+    try:
+        report = run_verify(opts)
+    finally:
+        if live is not None:
+            live.clear()
     if args.json:
         text = render_json(report)
         if args.json == "-":
@@ -195,5 +237,5 @@ def _verify(args: argparse.Namespace) -> int:
     if args.junit:
         Path(args.junit).write_text(render_junit(report) + "\n", encoding="utf-8")
     if args.json != "-":
-        render_text(report, sys.stdout, colour=sys.stdout.isatty())
+        render_text(report, sys.stdout, colour=sys.stdout.isatty(), verbose=args.verbose)
     return report.exit_code

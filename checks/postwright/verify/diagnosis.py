@@ -9,7 +9,8 @@ from postwright.verify.model import Status
 from postwright.verify.probe import Mode, Probe
 
 EXPECTED = {TlsMode.IMPLICIT: Mode.IMPLICIT, TlsMode.STARTTLS: Mode.STARTTLS}
-_NAMES = {"smtp": "SMTP", "imap": "IMAP", "pop3": "POP3", "sieve": "ManageSieve"}
+_NAMES = {"smtp": "SMTP", "imap": "IMAP", "pop3": "POP3", "sieve": "ManageSieve", "http": "HTTP",
+          "ssh": "SSH", "tls": "TLS"}
 
 # What a client configured for each mode sees on a port speaking the other one.
 _STARTTLS_CLIENT_ON_IMPLICIT = (
@@ -106,8 +107,10 @@ def diagnose(probe: Probe, service: Service | None) -> Diagnosis:
                          f"{probe.banner or probe.detail}{label}",
                          "a 421/554 greeting means the server is overloaded, shutting down or "
                          "blocking this client (postscreen, rate limit, DNSBL); check its log")
-    spoke = probe.protocol or "something unknown"
+    spoke = probe.protocol or "unknown"
+    what = (f"does not speak {proto}" if spoke in ("unknown", probe.endpoint.protocol)
+            else f"answers {_NAMES.get(spoke, spoke.upper())}, not {proto}")
     return Diagnosis(Status.FAIL,
-                     f"{where} answers with {spoke}, not {proto}: "
+                     f"{where} {what}: "
                      f"{(probe.banner or probe.detail)[:120]!r}{label}",
                      f"put the {proto} daemon on this port, or move the other service away")

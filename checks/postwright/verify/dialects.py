@@ -108,15 +108,52 @@ def _sieve_cap(line: str) -> tuple[str, str]:
     return key, parts[1] if len(parts) > 1 else ""
 
 
+def _sieve_status(line: str) -> str | None:
+    """OK / NO / BYE when `line` is a ManageSieve response line (RFC 5804 4), else None."""
+    word = re.split(r"[\s(]", line.strip(), maxsplit=1)[0].upper()
+    return word if word in ("OK", "NO", "BYE") else None
+
+
 async def _read_sieve_caps(conn: Conn, first: str, timeout: float) -> tuple[bool, list[str]]:
     lines, line = [], first
     for _ in range(100):
         lines.append(line)
-        upper = line.upper()
-        if upper.startswith(("OK", "NO", "BYE")):
-            return upper.startswith("OK"), lines
+        status = _sieve_status(line)
+        if status is not None:
+            return status == "OK", lines
         line = await conn.readline(timeout)
     raise DialogueError("ManageSieve greeting longer than 100 lines")
+
+
+@dataclass
+class Tagged:
+    """An IMAP command's completion (RFC 9051 7.1): status, text, and the untagged lines
+    (`* ...`) and continuations that came before it."""
+
+    status: str  # OK | NO | BAD (upper case)
+    text: str
+    untagged: list[str]
+
+    @property
+    def line(self) -> str:
+        return f"{self.status} {self.text}".strip()
+
+
+async def imap_tagged(conn: Conn, tag: str, timeout: float, *, limit: int = 200) -> Tagged:
+    """Read up to the completion of the command tagged `tag`; untagged lines are collected.
+
+    Tags are compared exactly (RFC 9051 2.2.1), status words case-insensitively; a server
+    may send any number of untagged responses (capabilities, alerts) first.
+    """
+    untagged: list[str] = []
+    for _ in range(limit):
+        line = await conn.readline(timeout)
+        head, _, rest = line.partition(" ")
+        if head == tag:
+            status, _, text = rest.partition(" ")
+            return Tagged(status.upper(), text, untagged)
+        untagged.append(line)
+    raise DialogueError(f"no completion of IMAP command {tag} within {limit} lines")
 
 
 async def read_greeting(conn: Conn, first: str, timeout: float) -> Greeting:
@@ -166,21 +203,20 @@ async def capabilities(conn: Conn, greeting: Greeting, ehlo_name: str, timeout: 
         if greeting.caps and not after_tls:
             return Caps(greeting.caps, greeting.lines)
         await conn.send(f"{TAG}1 CAPABILITY")
-        words, lines = {}, []
-        for _ in range(50):
-            line = await conn.readline(timeout)
-            lines.append(line)
+        done = await imap_tagged(conn, f"{TAG}1", timeout)
+        words = {}
+        for line in done.untagged:
             if line.upper().startswith("* CAPABILITY"):
                 words.update({w.upper(): "" for w in line.split()[2:]})
-            elif line.startswith(f"{TAG}1 "):
-                return Caps(words, lines)
-        raise DialogueError("IMAP CAPABILITY reply too long")
+        if not words:  # some servers put them in the completion's response code only
+            words = _imap_caps(done.text)
+        return Caps(words, [*done.untagged, f"{TAG}1 {done.line}"])
     if proto == "pop3":
         await conn.send("CAPA")
         line = await conn.readline(timeout)
         if not line.upper().startswith("+OK"):
             return Caps({}, [line])
-        words, lines = {}, []
+        words, lines = {}, list[str]()
         for _ in range(100):
             line = await conn.readline(timeout)
             if line == ".":
@@ -213,8 +249,9 @@ def auth_before_tls(protocol: str, caps: Caps) -> list[str]:
         if "LOGINDISABLED" not in words:
             found.append("LOGIN (no LOGINDISABLED)")
         return found
-    if protocol == "pop3":
-        return [f"SASL {words['SASL']}"] if words.get("SASL", "").strip() else []
+    if protocol == "pop3":  # RFC 2449 6.8: USER means USER/PASS, a cleartext password
+        found = ["USER"] if "USER" in words else []
+        return found + ([f"SASL {words['SASL']}"] if words.get("SASL", "").strip() else [])
     if protocol == "sieve":
         return [f"SASL {words['SASL']}"] if words.get("SASL", "").strip() else []
     return []
@@ -224,26 +261,42 @@ def smtp_auth(caps: Caps) -> str | None:
     return caps.words.get("AUTH") if "AUTH" in caps.words else None
 
 
+STARTTLS_TAG = f"{TAG}2"
+
+
+def starttls_command(protocol: str) -> str:
+    return {"imap": f"{STARTTLS_TAG} STARTTLS", "pop3": "STLS"}.get(protocol, "STARTTLS")
+
+
 async def request_starttls(conn: Conn, protocol: str, timeout: float) -> str:
     """Send STARTTLS/STLS; returns the server's go-ahead or raises DialogueError."""
+    await conn.send(starttls_command(protocol))
+    return await starttls_reply(conn, protocol, timeout)
+
+
+async def starttls_reply(conn: Conn, protocol: str, timeout: float) -> str:
+    """The server's answer to STARTTLS/STLS: its go-ahead, or DialogueError with its words.
+
+    SMTP: 220 (RFC 3207). IMAP: the tagged OK, after any untagged lines (RFC 9051 6.2.1).
+    POP3: +OK (RFC 2595). ManageSieve: OK, possibly with a response code (RFC 5804 2.2).
+    """
+    command = starttls_command(protocol).split()[-1]
     if protocol == "smtp":
-        reply = await smtp(conn, "STARTTLS", timeout)
+        reply = await read_smtp_reply(conn, timeout)
         if reply.code != 220:
             raise DialogueError(f"STARTTLS refused: {reply}")
         return str(reply)
     if protocol == "imap":
-        await conn.send(f"{TAG}2 STARTTLS")
-        for _ in range(20):
-            line = await conn.readline(timeout)
-            if line.startswith(f"{TAG}2 "):
-                if line.upper().startswith(f"{TAG}2 OK"):
-                    return line
-                raise DialogueError(f"STARTTLS refused: {line}")
-        raise DialogueError("no tagged reply to STARTTLS")
-    command, ok = ("STLS", "+OK") if protocol == "pop3" else ("STARTTLS", "OK")
-    await conn.send(command)
+        done = await imap_tagged(conn, STARTTLS_TAG, timeout)
+        if done.status != "OK":
+            raise DialogueError(f"STARTTLS refused: {done.line}")
+        return done.line
     line = await conn.readline(timeout)
-    if not line.upper().startswith(ok):
+    if protocol == "pop3":
+        if not line.upper().startswith("+OK"):
+            raise DialogueError(f"{command} refused: {line}")
+        return line
+    if _sieve_status(line) != "OK":
         raise DialogueError(f"{command} refused: {line}")
     return line
 

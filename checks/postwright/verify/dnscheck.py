@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from postwright.verify.authority import Authority, TtlFact
 from postwright.verify.model import Collector, Status
+from postwright.verify.registry import dns_check_ids
 from postwright.verify.resolver import Lookup, Resolver, txt_strings
 from postwright.verify.spfeval import Evaluator
 from postwright.verify.ttlcheck import check_ttls
@@ -67,8 +68,7 @@ class DnsChecks:
         self.facts = DnsFacts()
 
     async def run(self) -> DnsFacts:
-        ids = ["dns.mx", "dns.a", "dns.aaaa", "dns.spf", "dns.spf.authorizes", "dns.dmarc",
-               "dns.dkim", "dns.ptr", "dns.fcrdns", "dns.ttl"]
+        ids = dns_check_ids()  # the registry's order is the report's
         self.col.expect(*ids)
         steps = [self._host_addresses(), *(self._ptr(ip) for ip in self.addresses)]
         if self.domain is None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+# Exit codes of `verify` (2 is every command's usage error, see errors.UsageError).
+EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 3
 
 
 class Status(StrEnum):
@@ -48,8 +52,19 @@ class Report:
         return any(r.status is Status.FAIL for r in self.results)
 
     @property
+    def errored(self) -> bool:
+        return any(r.status is Status.ERROR for r in self.results)
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        """EXIT_FAIL when a check failed; else EXIT_ERROR when one could not be carried out
+        (the host may be fine: nothing proves it); else 0. Usage errors exit 2 (cli)."""
+        if self.failed:
+            return EXIT_FAIL
+        return EXIT_ERROR if self.errored else EXIT_OK
+
+    def counts(self) -> dict[Status, int]:
+        return {s: sum(1 for r in self.results if r.status is s) for s in Status}
 
     def find(self, check_id: str, *, ip: str | None = None,
              port: int | None = None) -> list[CheckResult]:
@@ -70,9 +85,11 @@ class Report:
 class Collector:
     """Results of one task; ids it promised but did not deliver become `error` on the deadline."""
 
-    def __init__(self, ip: str | None = None, port: int | None = None) -> None:
+    def __init__(self, ip: str | None = None, port: int | None = None, *,
+                 listener: Callable[[CheckResult], None] | None = None) -> None:
         self.ip = ip
         self.port = port
+        self.listener = listener  # told of every result as it comes (a progress line)
         self.results: list[CheckResult] = []
         self._pending: list[str] = []
 
@@ -89,6 +106,8 @@ class Collector:
             evidence=evidence or {}, remedy=remedy,
         )
         self.results.append(result)
+        if self.listener is not None:
+            self.listener(result)
         if check_id in self._pending:
             self._pending.remove(check_id)
         return result

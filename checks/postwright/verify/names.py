@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from postwright.verify.model import Collector, Status
-from postwright.verify.portcheck import PortFacts
+from postwright.verify.session import PortFacts
 from postwright.verify.tlsinfo import name_matches
 
 

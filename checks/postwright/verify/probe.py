@@ -3,8 +3,12 @@
 Connection A waits for a greeting and never talks first (postscreen punishes pre-greeting
 talk). If A stays silent for `race_after` seconds, connection B sends a TLS ClientHello: a
 silent port that answers it with a ServerHello speaks implicit TLS, so the mismatch is named
-at once instead of after a banner timeout. A port silent on A until the timeout that does not
-answer a ClientHello either is a tarpit (`silent`); a slow but legitimate greeting wins on A.
+at once instead of after a banner timeout; a port that answers it in another protocol
+(`HTTP/1.1 400 Bad Request`) is named by that answer. Otherwise A goes on waiting: RFC 5321
+4.5.3.2 gives the 220 greeting five minutes, and postscreen (greet wait) and Sendmail
+(greet_pause) really do pause, so the greeting may take as long as the caller's budget allows
+(`greeting`), separate from the connect timeout and the per-reply `timeout`. Only a port
+silent on A for that whole budget is a tarpit (`silent`).
 """
 
 from __future__ import annotations
@@ -20,15 +24,14 @@ from typing import Any
 
 from postwright.verify import dialects
 from postwright.verify.dialects import Caps, DialogueError, Greeting
-from postwright.verify.tlsinfo import (
-    TlsInfo,
-    describe_ssl_error,
-    inspecting_context,
-    verifying_context,
-)
-from postwright.verify.wire import Conn, ConnectionClosed, ReadTimeout
+from postwright.verify.explain import plain
+from postwright.verify.tlsinfo import TlsInfo, inspecting_context, verifying_context
+from postwright.verify.wire import Conn, ConnectionClosed, NotTls, ReadTimeout
 
 RACE_AFTER = 0.25
+# An unanswered ClientHello gets a bare CRLF after this long: line-based servers (HTTP) then
+# answer, and name themselves, where they would otherwise wait for the rest of a request.
+NUDGE = (1.0, b"\r\n")
 MAX_CONNECTIONS = 3
 _NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
                     "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST", "UNEXPECTED_EOF",
@@ -96,10 +99,12 @@ class Probe:
 class _Tls:
     """Outcome of one TLS attempt from the first byte."""
 
-    def __init__(self, conn: Conn | None, spoke_tls: bool, info: TlsInfo) -> None:
+    def __init__(self, conn: Conn | None, spoke_tls: bool, info: TlsInfo,
+                 answer: str | None = None) -> None:
         self.conn = conn
         self.spoke_tls = spoke_tls
         self.info = info
+        self.answer = answer  # first line of a non-TLS answer to the ClientHello
 
 
 def spoke_tls(exc: BaseException) -> bool:
@@ -114,14 +119,17 @@ def spoke_tls(exc: BaseException) -> bool:
 
 
 async def handshake(conn: Conn, endpoint: Endpoint, timeout: float, info: TlsInfo,
-                    context: ssl.SSLContext | None = None) -> bool:
+                    context: ssl.SSLContext | None = None, *, first_byte: bool = False,
+                    nudge: tuple[float, bytes] | None = None) -> bool:
     """Handshake on `conn` with the verifying context; False (and conn aborted) on a cert error.
 
-    Other TLS failures raise. On success `info` holds protocol, cipher and certificate facts.
+    Other TLS failures raise (NotTls when `first_byte` and the answer is not TLS). On
+    success `info` holds protocol, cipher and certificate facts.
     """
     ctx = context or verifying_context(endpoint.ca_file)
     try:
-        obj = await conn.starttls(ctx, endpoint.sni, timeout)
+        obj = await (conn.tls_from_first_byte(ctx, endpoint.sni, timeout, nudge=nudge)
+                     if first_byte else conn.starttls(ctx, endpoint.sni, timeout))
     except ssl.SSLCertVerificationError as exc:
         info.trusted = False
         info.verify_error = str(exc.verify_message)
@@ -137,15 +145,19 @@ async def tls_from_first_byte(endpoint: Endpoint, timeout: float) -> _Tls:
     try:
         conn = await Conn.open(endpoint.ip, endpoint.port, timeout)
     except (OSError, TimeoutError) as exc:
-        info.error = f"connect: {exc or exc.__class__.__name__}"
+        info.error = f"connect: {plain(exc)}"
         return _Tls(None, False, info)
     try:
-        if await handshake(conn, endpoint, timeout, info):
+        if await handshake(conn, endpoint, timeout, info, first_byte=True, nudge=NUDGE):
             return _Tls(conn, True, info)
         return _Tls(None, True, info)
+    except NotTls as exc:
+        conn.abort()
+        info.error = f"the server answered the TLS ClientHello with {exc.first_line[:80]!r}"
+        return _Tls(None, False, info, exc.first_line)
     except (ssl.SSLError, OSError, ReadTimeout) as exc:
         conn.abort()
-        info.error = describe_ssl_error(exc)
+        info.error = plain(exc, during="the TLS handshake")
         return _Tls(None, spoke_tls(exc), info)
 
 
@@ -164,56 +176,88 @@ async def _cancel(task: asyncio.Task[Any] | None) -> None:
             result.conn.abort()
 
 
-async def classify(endpoint: Endpoint, timeout: float, *,
-                   race_after: float = RACE_AFTER) -> Probe:
-    """Classify the port; on starttls/plain/implicit-tls the live session is in `conn`."""
+@dataclass
+class _Budget:
+    """The waits of a probe once connected: one reply, and the greeting."""
+
+    step: float  # one reply (and the ClientHello race)
+    greeting_deadline: float  # monotonic time until which A waits for its greeting
+    greeting: float  # the same, in seconds from the connect
+
+    def step_left(self) -> float:
+        return min(self.step, _remaining(self.greeting_deadline))
+
+
+async def classify(endpoint: Endpoint, timeout: float, *, greeting: float | None = None,
+                   connect: float | None = None, race_after: float = RACE_AFTER) -> Probe:
+    """Classify the port; on starttls/plain/implicit-tls the live session is in `conn`.
+
+    `timeout` bounds each reply; `greeting` (default: `timeout`) how long the greeting may
+    take after the connect; `connect` (default: `timeout`) the TCP connect.
+    """
     started = time.monotonic()
-    deadline = started + timeout
-    probe = await _classify(endpoint, deadline, race_after)
+    probe = await _classify(endpoint, timeout, max(timeout, greeting or 0.0),
+                            connect or timeout, race_after)
     probe.elapsed = round(time.monotonic() - started, 3)
     return probe
 
 
-async def _classify(endpoint: Endpoint, deadline: float, race_after: float) -> Probe:
+def _other_protocol(endpoint: Endpoint, answer: str | None) -> str | None:
+    """The protocol that answered our ClientHello, when it is neither TLS nor the expected one
+    (a mail server that merely dislikes early talk, like Sendmail's greet_pause, is not)."""
+    if not answer:
+        return None
+    spoke = dialects.detect_protocol(answer)
+    return None if spoke in (endpoint.protocol, "unknown", "tls") else spoke
+
+
+async def _classify(endpoint: Endpoint, step: float, greeting: float, connect: float,
+                    race_after: float) -> Probe:
     try:
-        conn = await Conn.open(endpoint.ip, endpoint.port, _remaining(deadline))
+        conn = await Conn.open(endpoint.ip, endpoint.port, connect)
     except ConnectionRefusedError:
         return Probe(endpoint, Mode.CLOSED, connections=1, detail="connection refused (RST)")
     except TimeoutError:
         return Probe(endpoint, Mode.FILTERED, connections=1,
-                     detail="no answer to the TCP connect (packets dropped)")
+                     detail=f"no answer to the TCP connect within {connect:g} s "
+                     "(packets dropped)")
     except OSError as exc:
         unreachable = exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL)
         mode = Mode.FILTERED if unreachable else Mode.CLOSED
-        return Probe(endpoint, mode, connections=1, detail=f"connect: {exc.strerror or exc}")
+        return Probe(endpoint, mode, connections=1, detail=f"connect: {plain(exc)}")
+    budget = _Budget(step, time.monotonic() + greeting, greeting)
+    deadline = budget.greeting_deadline
     probe = Probe(endpoint, Mode.SILENT, connections=1)
     first: asyncio.Task[Any] = asyncio.create_task(conn.readline(_remaining(deadline)))
     race: asyncio.Task[Any] | None = None
     try:
         done, _ = await asyncio.wait({first}, timeout=min(race_after, _remaining(deadline)))
         if not done:
-            race = asyncio.create_task(tls_from_first_byte(endpoint, _remaining(deadline)))
+            race = asyncio.create_task(tls_from_first_byte(endpoint, budget.step_left()))
             probe.connections += 1
             done, _ = await asyncio.wait({first, race}, timeout=_remaining(deadline),
                                          return_when=asyncio.FIRST_COMPLETED)
             if race in done and first not in done:
                 outcome: _Tls = race.result()
-                if outcome.spoke_tls:
+                other = _other_protocol(endpoint, outcome.answer)
+                if outcome.spoke_tls or other:
                     await _cancel(first)
                     conn.abort()
-                    return await _implicit(probe, outcome, deadline)
+                    if other:
+                        return _answered_as(probe, other, outcome.answer or "")
+                    return await _implicit(probe, outcome, budget)
                 probe.detail = f"no TLS from the first byte ({outcome.info.error})"
                 await asyncio.wait({first}, timeout=_remaining(deadline))
         if not first.done():
             await _cancel(first)
             conn.abort()
-            return _silent(probe, deadline)
+            return _silent(probe, greeting)
         failure = first.exception()
         if failure is not None:
             conn.abort()
-            return await _no_greeting(probe, failure, race, deadline)
+            return await _no_greeting(probe, failure, race, budget, greeting)
         await _cancel(race)
-        return await _greeted(probe, conn, first.result(), deadline)
+        return await _greeted(probe, conn, first.result(), budget)
     except BaseException:
         await _cancel(first)
         await _cancel(race)
@@ -221,33 +265,44 @@ async def _classify(endpoint: Endpoint, deadline: float, race_after: float) -> P
         raise
 
 
-def _silent(probe: Probe, deadline: float) -> Probe:
-    waited = probe.endpoint
+def _silent(probe: Probe, waited: float) -> Probe:
+    ep = probe.endpoint
     probe.mode = Mode.SILENT
-    probe.detail = (f"accepted TCP on {waited.ip} port {waited.port} but sent no greeting "
-                    "within the timeout, and did not answer a TLS ClientHello either"
+    probe.detail = (f"accepted TCP on {ep.ip} port {ep.port} but sent no greeting in "
+                    f"{waited:.3g} s, and did not answer a TLS ClientHello either"
                     + (f" ({probe.detail})" if probe.detail else ""))
     return probe
 
 
+def _answered_as(probe: Probe, protocol: str, answer: str) -> Probe:
+    probe.mode = Mode.not_(probe.endpoint.protocol)
+    probe.protocol = protocol
+    probe.detail = (f"sent no greeting, and answered a TLS ClientHello with "
+                    f"{answer[:100]!r}")
+    return probe
+
+
 async def _no_greeting(probe: Probe, exc: BaseException, race: asyncio.Task[Any] | None,
-                       deadline: float) -> Probe:
+                       budget: _Budget, waited: float) -> Probe:
     """A closed the connection (or reset it) without a word: TLS, or a refusal."""
     if race is None:
-        race = asyncio.create_task(tls_from_first_byte(probe.endpoint, _remaining(deadline)))
+        race = asyncio.create_task(tls_from_first_byte(probe.endpoint, budget.step))
         probe.connections += 1
     outcome: _Tls = await race
     if outcome.spoke_tls:
-        return await _implicit(probe, outcome, deadline)
+        return await _implicit(probe, outcome, budget)
+    other = _other_protocol(probe.endpoint, outcome.answer)
+    if other:
+        return _answered_as(probe, other, outcome.answer or "")
     if isinstance(exc, ReadTimeout):
-        return _silent(probe, deadline)
+        return _silent(probe, waited)
     probe.mode = Mode.not_(probe.endpoint.protocol)
-    probe.detail = (f"accepted TCP, then closed the connection without a greeting ({exc}); "
+    probe.detail = (f"accepted TCP, then {plain(exc)} without a greeting; "
                     "no TLS from the first byte either")
     return probe
 
 
-async def _implicit(probe: Probe, outcome: _Tls, deadline: float) -> Probe:
+async def _implicit(probe: Probe, outcome: _Tls, budget: _Budget) -> Probe:
     probe.mode = Mode.IMPLICIT
     probe.tls = outcome.info
     conn = outcome.conn
@@ -255,11 +310,11 @@ async def _implicit(probe: Probe, outcome: _Tls, deadline: float) -> Probe:
         # The certificate failed verification: read it on one more connection.
         probe.connections += 1
         try:
-            conn = await Conn.open(probe.endpoint.ip, probe.endpoint.port, _remaining(deadline))
-            await handshake(conn, probe.endpoint, _remaining(deadline), outcome.info,
-                            inspecting_context())
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
-            outcome.info.error = describe_ssl_error(exc)
+            conn = await Conn.open(probe.endpoint.ip, probe.endpoint.port, budget.step)
+            await handshake(conn, probe.endpoint, budget.step, outcome.info,
+                            inspecting_context(), first_byte=True)
+        except (OSError, ssl.SSLError, TimeoutError, NotTls) as exc:
+            outcome.info.error = plain(exc, during="the TLS handshake")
             if conn:
                 conn.abort()
             conn = None
@@ -267,22 +322,30 @@ async def _implicit(probe: Probe, outcome: _Tls, deadline: float) -> Probe:
         return probe
     probe.conn = conn
     try:  # the greeting inside TLS says which protocol is behind it
-        line = await conn.readline(min(_remaining(deadline), 3.0))
-        probe.greeting = await dialects.read_greeting(conn, line, _remaining(deadline))
+        wait = _remaining(budget.greeting_deadline)
+        line = await conn.readline(wait)
+        probe.greeting = await dialects.read_greeting(conn, line, wait)
         probe.protocol = probe.greeting.protocol
     except (ReadTimeout, ConnectionClosed, DialogueError, OSError) as exc:
-        probe.detail = f"no greeting inside TLS: {exc}"
+        probe.detail = f"no greeting inside TLS: {plain(exc)}"
     return probe
 
 
-async def _greeted(probe: Probe, conn: Conn, first: str, deadline: float) -> Probe:
+async def _greeted(probe: Probe, conn: Conn, first: str, budget: _Budget) -> Probe:
     ep = probe.endpoint
     probe.conn = conn
-    try:
-        greeting = await dialects.read_greeting(conn, first, _remaining(deadline))
-    except (ReadTimeout, ConnectionClosed, DialogueError) as exc:
+    try:  # a multi-line greeting (postscreen's 220-, then 220 later) may pause between lines
+        greeting = await dialects.read_greeting(conn, first,
+                                                _remaining(budget.greeting_deadline))
+    except ReadTimeout:  # began (e.g. "220-"), never ended: stuck, not a refusal
+        probe.mode = Mode.SILENT
+        probe.protocol = dialects.detect_protocol(first)
+        probe.detail = (f"the greeting began ({first[:60]!r}) but did not end within the "
+                        f"{budget.greeting:.3g} s allowed")
+        return _drop(probe)
+    except (ConnectionClosed, DialogueError) as exc:
         greeting = Greeting(dialects.detect_protocol(first), False, [first])
-        probe.detail = str(exc)
+        probe.detail = plain(exc)
     probe.greeting = greeting
     probe.protocol = greeting.protocol
     if greeting.protocol != ep.protocol:
@@ -294,11 +357,10 @@ async def _greeted(probe: Probe, conn: Conn, first: str, deadline: float) -> Pro
         probe.detail = f"the server refused the session in its greeting: {greeting.text}"
         return _drop(probe)
     try:
-        probe.caps = await dialects.capabilities(conn, greeting, ep.ehlo_name,
-                                                 _remaining(deadline))
+        probe.caps = await dialects.capabilities(conn, greeting, ep.ehlo_name, budget.step)
     except (ReadTimeout, ConnectionClosed, DialogueError, OSError) as exc:
         probe.mode = Mode.PLAIN
-        probe.detail = f"greeted, but the capability request failed: {exc}"
+        probe.detail = f"greeted, but the capability request failed: {plain(exc)}"
         return probe
     offered = dialects.starttls_offered(greeting.protocol, probe.caps)
     probe.mode = Mode.STARTTLS if offered else Mode.PLAIN
@@ -312,11 +374,13 @@ def _drop(probe: Probe) -> Probe:
     return probe
 
 
-async def upgrade(probe: Probe, timeout: float, *, budget: int = MAX_CONNECTIONS) -> Conn | None:
+async def upgrade(probe: Probe, timeout: float, *, budget: int = MAX_CONNECTIONS,
+                  greeting: float | None = None) -> Conn | None:
     """STARTTLS on the probe's live session (verifying first); fills probe.tls.
 
     When the certificate fails verification, the handshake is redone on a fresh connection
-    with an accepting context (if the connection budget allows) so that the session goes on.
+    with an accepting context (if the connection budget allows) so that the session goes on;
+    its greeting may take `greeting` seconds (default: `timeout`), as on the first one.
     """
     ep = probe.endpoint
     info = probe.tls = TlsInfo()
@@ -333,7 +397,7 @@ async def upgrade(probe: Probe, timeout: float, *, budget: int = MAX_CONNECTIONS
     except (ssl.SSLError, OSError, ReadTimeout, DialogueError) as exc:
         conn.abort()
         probe.conn = None
-        info.error = describe_ssl_error(exc)
+        info.error = plain(exc, during="the TLS handshake")
         return None
     probe.conn = None
     if probe.connections >= budget:
@@ -342,15 +406,15 @@ async def upgrade(probe: Probe, timeout: float, *, budget: int = MAX_CONNECTIONS
     retry: Conn | None = None
     try:
         retry = await Conn.open(ep.ip, ep.port, _remaining(deadline))
-        greeting = await dialects.read_greeting(retry, await retry.readline(_remaining(deadline)),
-                                                _remaining(deadline))
-        await dialects.capabilities(retry, greeting, ep.ehlo_name, _remaining(deadline))
-        await dialects.request_starttls(retry, greeting.protocol, _remaining(deadline))
+        wait = max(_remaining(deadline), greeting or 0.0)
+        hello = await dialects.read_greeting(retry, await retry.readline(wait), wait)
+        await dialects.capabilities(retry, hello, ep.ehlo_name, timeout)
+        await dialects.request_starttls(retry, hello.protocol, timeout)
         await handshake(retry, ep, _remaining(deadline), info, inspecting_context())
     except (ssl.SSLError, OSError, ReadTimeout, DialogueError, TimeoutError) as exc:
         if retry:
             retry.abort()
-        info.error = describe_ssl_error(exc)
+        info.error = plain(exc, during="the TLS handshake")
         return None
     probe.conn = retry
     return retry

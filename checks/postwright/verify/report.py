@@ -31,7 +31,42 @@ def _groups(report: Report) -> Iterator[tuple[str, list[CheckResult]]]:
     yield from seen.items()
 
 
-def render_text(report: Report, out: TextIO, *, colour: bool) -> None:
+def short(summary: str, width: int = 72) -> str:
+    """The first clause of a summary (up to ': ' or '; ' outside parentheses), for the one
+    line a passing check gets; the whole text stays in JSON and --verbose."""
+    depth = 0
+    for i, ch in enumerate(summary):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and summary[i:i + 2] in (": ", "; "):
+            summary = summary[:i]
+            break
+    return summary if len(summary) <= width else summary[:width - 1] + "…"
+
+
+def verdict_lines(result: CheckResult) -> list[str]:
+    """SPF/DKIM/DMARC as the receiving server judged each test message (imap.receive)."""
+    lines = []
+    for via, facts in sorted((result.evidence.get("messages") or {}).items()):
+        verdict = " ".join(f"{k}={facts[k]}" for k in ("spf", "dkim", "dmarc", "arc")
+                           if k in facts)
+        latency = facts.get("latency_s")
+        lines.append(f"via {via}: {verdict or 'no Authentication-Results'}"
+                     + (f" ({latency:.1f} s)" if isinstance(latency, int | float) else ""))
+    return lines
+
+
+def tally(report: Report) -> str:
+    counts = report.counts()
+    line = ", ".join(f"{counts[s]} {s.value}" for s in
+                     (Status.PASS, Status.WARN, Status.FAIL, Status.ERROR))
+    if counts[Status.SKIP]:
+        line += f" ({counts[Status.SKIP]} skipped)"
+    return line
+
+
+def render_text(report: Report, out: TextIO, *, colour: bool, verbose: bool = False) -> None:
+    """One short line per passing (or skipped) check; what went wrong, why and what to do
+    for warn/fail/error; everything, evidence included, with `verbose`."""
     def paint(status: Status) -> str:
         label = f"{status.value.upper():<5}"
         return f"\x1b[{_COLOURS[status]}m{label}\x1b[0m" if colour else label
@@ -41,12 +76,38 @@ def render_text(report: Report, out: TextIO, *, colour: bool) -> None:
         print(f"\n{name}", file=out)
         for r in results:
             where = f" {r.ip}" if r.port is None and r.ip else ""
-            print(f"  {paint(r.status)} {r.id:<30}{where} {r.summary}", file=out)
-            if r.remedy and r.status in (Status.FAIL, Status.WARN, Status.ERROR):
+            quiet = r.status in (Status.PASS, Status.SKIP) and not verbose
+            text = short(r.summary) if quiet else r.summary
+            print(f"  {paint(r.status)} {r.id:<28}{where} {text}", file=out)
+            if r.id == "imap.receive":
+                for line in verdict_lines(r):
+                    print(f"        {line}", file=out)
+            if r.remedy and (verbose or not quiet):
                 print(f"        -> {r.remedy}", file=out)
-    counts = {s: sum(1 for r in report.results if r.status is s) for s in Status}
-    tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
-    print(f"\n{tally} in {report.duration_s:.1f} s", file=out)
+            if verbose and r.evidence:
+                evidence = json.dumps(r.evidence, default=str)
+                print(f"        evidence: {evidence[:400]}", file=out)
+    print(f"\n{tally(report)} in {report.duration_s:.1f} s", file=out)
+
+
+class Progress:
+    """A live line on a terminal: how many checks are done and the latest one; cleared at the
+    end so that the report starts on a clean line. Only for a TTY: logs stay clean."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.done = 0
+
+    def __call__(self, result: CheckResult) -> None:
+        self.done += 1
+        where = f" {group_name(result)}" if result.port is not None else ""
+        line = f"checking… {self.done} done, last: {result.id}{where}"
+        self.out.write("\r\x1b[K" + line[:100])
+        self.out.flush()
+
+    def clear(self) -> None:
+        self.out.write("\r\x1b[K")
+        self.out.flush()
 
 
 def render_json(report: Report) -> str:

@@ -39,19 +39,24 @@ class Lookup:
 
 def parse_resolver(spec: str) -> tuple[str, int]:
     """`IP`, `IP:port`, `[v6]:port` or a bare IPv6 address."""
-    host, port = spec, 53
+    host, port_text = spec, "53"
     if spec.startswith("["):
         host, _, rest = spec[1:].partition("]")
-        if rest.startswith(":"):
-            port = int(rest[1:])
+        if rest:
+            if not rest.startswith(":"):
+                raise UsageError(f"--resolver wants IP[:port] or [IPv6]:port, got {spec!r}")
+            port_text = rest[1:]
     elif spec.count(":") == 1:
         host, _, port_text = spec.partition(":")
-        port = int(port_text)
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        raise UsageError(f"--resolver wants IP[:port], got {spec!r}") from None
-    return host, port
+        raise UsageError(f"--resolver wants IP[:port] (an address, not a name), got "
+                         f"{spec!r}") from None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"--resolver {spec!r}: the port must be a number from 1 to 65535, "
+                         f"not {port_text!r}")
+    return host, int(port_text)
 
 
 class Resolver:

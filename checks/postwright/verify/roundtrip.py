@@ -22,10 +22,12 @@ from typing import Any
 from postwright.contract import Service, TlsMode
 from postwright.verify import dialects
 from postwright.verify.dialects import DialogueError
+from postwright.verify.explain import plain
 from postwright.verify.imap import Imap, ImapError
 from postwright.verify.model import Collector, Status
 from postwright.verify.probe import Endpoint, handshake
-from postwright.verify.tlsinfo import TlsInfo, describe_ssl_error, inspecting_context
+from postwright.verify.registry import send_check_id
+from postwright.verify.tlsinfo import TlsInfo, inspecting_context
 from postwright.verify.wire import Conn, ConnectionClosed, ReadTimeout
 
 HEADER = "X-Postwright-Token"
@@ -85,31 +87,34 @@ async def _tls(conn: Conn, ep: Endpoint, timeout: float, verify: bool) -> None:
         else:
             await handshake(conn, ep, timeout, info, inspecting_context())
     except (ssl.SSLError, ReadTimeout, OSError) as exc:
-        raise StageError("tls", describe_ssl_error(exc)) from None
+        raise StageError("tls", plain(exc, during="the TLS handshake")) from None
 
 
-async def send(ep: Endpoint, service: Service, rt: RoundTrip, timeout: float) -> dict[str, Any]:
-    """One message over this port; raises StageError naming the failing stage."""
+async def send(ep: Endpoint, service: Service, rt: RoundTrip, timeout: float,
+               greeting: float | None = None) -> dict[str, Any]:
+    """One message over this port; raises StageError naming the failing stage. The greeting
+    may take `greeting` seconds (postscreen, greet_pause), every other reply `timeout`."""
     auth = service.auth.value == "required"
     try:
         conn = await Conn.open(ep.ip, ep.port, timeout)
     except (OSError, TimeoutError) as exc:
-        raise StageError("connect", str(exc) or exc.__class__.__name__) from None
+        raise StageError("connect", plain(exc)) from None
     try:
-        return await _transaction(conn, ep, service, rt, timeout, auth)
+        return await _transaction(conn, ep, service, rt, timeout, auth,
+                                  max(timeout, greeting or 0.0))
     except StageError:
         raise
     except _ERRORS as exc:
-        raise StageError("session", f"{exc} (last: {conn.transcript[-2:]})") from None
+        raise StageError("session", f"{plain(exc)} (last: {conn.transcript[-2:]})") from None
     finally:
         await dialects.goodbye(conn, "smtp")
 
 
 async def _transaction(conn: Conn, ep: Endpoint, service: Service, rt: RoundTrip,
-                       timeout: float, auth: bool) -> dict[str, Any]:
+                       timeout: float, auth: bool, wait: float) -> dict[str, Any]:
     if service.tls is TlsMode.IMPLICIT:
         await _tls(conn, ep, timeout, verify=auth)
-    greeting = await dialects.read_greeting(conn, await conn.readline(timeout), timeout)
+    greeting = await dialects.read_greeting(conn, await conn.readline(wait), wait)
     if greeting.code != 220:
         raise StageError("banner", greeting.text)
     caps = await dialects.capabilities(conn, greeting, ep.ehlo_name, timeout)
@@ -142,8 +147,8 @@ async def _transaction(conn: Conn, ep: Endpoint, service: Service, rt: RoundTrip
         await conn.send_raw(stuffed.encode() + b"\r\n.\r\n")
         reply = await dialects.read_smtp_reply(conn, timeout)
     except (ConnectionClosed, ReadTimeout, OSError) as exc:
-        raise StageError("message", f"no answer to the end of DATA ({exc}): the server dropped "
-                         "the message; it was not accepted") from None
+        raise StageError("message", f"no answer to the end of DATA ({plain(exc)}): the "
+                         "server dropped the message; it was not accepted") from None
     if reply.code != 250:
         raise StageError("message", str(reply))
     rt.sent.append(Sent(ep.ip, ep.port, service.name, time.monotonic()))
@@ -152,12 +157,12 @@ async def _transaction(conn: Conn, ep: Endpoint, service: Service, rt: RoundTrip
 
 
 async def send_checks(col: Collector, ep: Endpoint, service: Service, rt: RoundTrip,
-                      timeout: float) -> None:
-    check = f"send.{service.port}"
+                      timeout: float, *, greeting: float | None = None) -> None:
+    check = send_check_id(service)
     col.expect(check)
     started = time.monotonic()
     try:
-        evidence = await send(ep, service, rt, timeout)
+        evidence = await send(ep, service, rt, timeout, greeting)
     except StageError as exc:
         col.add(check, Status.FAIL, f"sending over port {ep.port} failed at {exc}",
                 ip=ep.ip, port=ep.port, evidence={"stage": exc.stage},
@@ -195,7 +200,7 @@ async def receive(col: Collector, ep: Endpoint, rt: RoundTrip, timeout: float,
     try:
         conn = await Conn.open(ep.ip, ep.port, timeout)
     except (OSError, TimeoutError) as exc:
-        col.add("imap.receive", Status.FAIL, f"IMAPS connect failed: {exc}", ip=ep.ip,
+        col.add("imap.receive", Status.FAIL, f"IMAPS connect failed: {plain(exc)}", ip=ep.ip,
                 port=ep.port)
         return
     try:
@@ -207,7 +212,8 @@ async def receive(col: Collector, ep: Endpoint, rt: RoundTrip, timeout: float,
         found = await _poll(imap, rt, wait)
         deleted = await imap.delete([uid for uid, _ in found.values()])
     except (StageError, *_ERRORS) as exc:
-        col.add("imap.receive", Status.FAIL, f"reading back over IMAPS failed: {exc}",
+        why = str(exc) if isinstance(exc, StageError | ImapError) else plain(exc)
+        col.add("imap.receive", Status.FAIL, f"reading back over IMAPS failed: {why}",
                 ip=ep.ip, port=ep.port, remedy="check the mailbox login and Dovecot's log")
         return
     finally:

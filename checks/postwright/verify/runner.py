@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from postwright.verify.model import CheckResult, Collector, Report, Status
 from postwright.verify.names import check_names
 from postwright.verify.portcheck import PortFacts, check_port
 from postwright.verify.probe import Endpoint
+from postwright.verify.registry import all_checks, send_check_id
 from postwright.verify.resolver import Resolver
 from postwright.verify.roundtrip import RoundTrip, receive, send_checks
 
@@ -32,7 +33,10 @@ class VerifyOptions:
     ports: dict[str, int] = field(default_factory=dict)  # service name -> port override
     services: list[str] | None = None  # only these services (default: all in the contract)
     deadline: float = 20.0
-    step_timeout: float = 5.0
+    step_timeout: float = 5.0  # one reply, and the TCP connect of the ports the host must serve
+    # TCP connect of optional services that are off by default (143, 110, 995, 4190): a
+    # firewall usually drops those, and a dropped SYN must not cost the whole step
+    optional_connect_timeout: float = 1.0
     receive_wait: float = 10.0
     user: str | None = None
     password: str | None = field(default=None, repr=False)
@@ -42,6 +46,7 @@ class VerifyOptions:
     addresses: list[str] | None = None  # skip resolving HOST; test exactly these
     dns_port: int = 53  # port of the authoritative servers asked for TTLs (a test hook)
     expect_cert: ExpectedCert | None = None  # tls.cert.current on every TLS port when given
+    progress: Callable[[CheckResult], None] | None = field(default=None, repr=False)
 
 
 def _services(opts: VerifyOptions) -> list[Service]:
@@ -80,10 +85,13 @@ async def verify(opts: VerifyOptions) -> Report:
     servername = opts.servername or (None if is_ip(opts.host) else opts.host.rstrip("."))
     resolver = Resolver(opts.resolver, timeout=min(3.0, opts.step_timeout)) \
         if opts.dns or not is_ip(opts.host) else None
-    top = Collector()
+    top = Collector(listener=opts.progress)
     addresses = opts.addresses or await _addresses(opts.host, resolver, top)
     deadline = started + opts.deadline
 
+    # A greeting may take until shortly before the deadline (RFC 5321 allows 5 minutes; a
+    # tarpit is reported as one, rather than as "deadline", when the reserve is left).
+    greeting_budget = max(opts.step_timeout, deadline - time.monotonic() - _reserve(opts))
     port_facts: dict[tuple[str, int], asyncio.Task[PortFacts]] = {}
     ports = {s.name: opts.ports.get(s.name, s.port) for s in services}
     tasks: list[tuple[Collector, asyncio.Task[Any]]] = []
@@ -92,13 +100,14 @@ async def verify(opts: VerifyOptions) -> Report:
         for service in services:
             ep = Endpoint(ip, ports[service.name], service.protocol, servername, opts.ca_file,
                           ehlo)
-            col = Collector(ip, ep.port)
-            task = asyncio.create_task(check_port(ep, service, col, step_timeout=opts.step_timeout,
-                                                  sender_domain=domain,
-                                                  expected_cert=opts.expect_cert))
+            col = Collector(ip, ep.port, listener=opts.progress)
+            task = asyncio.create_task(check_port(
+                ep, service, col, step_timeout=opts.step_timeout, sender_domain=domain,
+                expected_cert=opts.expect_cert, greeting_budget=greeting_budget,
+                connect_timeout=_connect_timeout(opts, service)))
             tasks.append((col, task))
             port_facts[(ip, service.port)] = task
-    dns_col = Collector()
+    dns_col = Collector(listener=opts.progress)
     dns_task: asyncio.Task[DnsFacts] | None = None
     if opts.dns and resolver is not None:
         # authoritative TTL queries stop early enough for the checks to report in time
@@ -108,7 +117,7 @@ async def verify(opts: VerifyOptions) -> Report:
             resolver, dns_col, host=opts.host.rstrip("."), domain=domain, addresses=addresses,
             dkim_selector=opts.dkim_selector, authority=authority).run())
         tasks.append((dns_col, dns_task))
-    rt_col = Collector()
+    rt_col = Collector(listener=opts.progress)
     trip = _round_trip(opts, services, ports, addresses, servername, domain, rt_col)
     if trip is not None:
         tasks.append((rt_col, asyncio.create_task(trip)))
@@ -127,7 +136,7 @@ async def verify(opts: VerifyOptions) -> Report:
             col.close_pending(f"internal error: {exc!r}")
         col.close_pending(late)
 
-    names_col = Collector()
+    names_col = Collector(listener=opts.progress)
     ptr = dns_task.result().ptr if dns_task and dns_task.done() and not dns_task.cancelled() \
         and dns_task.exception() is None else None
     smtp = next((s for s in services if s.port == load_contract().service("smtp").port), None)
@@ -147,6 +156,17 @@ async def verify(opts: VerifyOptions) -> Report:
     return Report(opts.host, time.monotonic() - started, results)
 
 
+def _reserve(opts: VerifyOptions) -> float:
+    """Time kept back from the greeting wait so that the checks after it still report."""
+    return min(opts.step_timeout, opts.deadline / 4)
+
+
+def _connect_timeout(opts: VerifyOptions, service: Service) -> float:
+    if service.optional and not service.enabled:
+        return min(opts.optional_connect_timeout, opts.step_timeout)
+    return opts.step_timeout
+
+
 async def _addresses(host: str, resolver: Resolver | None, col: Collector) -> list[str]:
     if is_ip(host):
         return [host]
@@ -164,9 +184,9 @@ def _round_trip(opts: VerifyOptions, services: list[Service], ports: dict[str, i
                 addresses: list[str], servername: str | None, domain: str | None,
                 col: Collector) -> Coroutine[Any, Any, None] | None:
     contract = load_contract()
-    send_services = [contract.service(n) for n in ("smtp", "submissions", "submission")]
-    send_services = [s for s in send_services if s in services]
-    ids = [f"send.{s.port}" for s in send_services] + ["imap.receive"]
+    sends = {c.id for c in all_checks() if c.id.startswith("send.")}
+    send_services = [s for s in services if send_check_id(s) in sends]
+    ids = [send_check_id(s) for s in send_services] + ["imap.receive"]
     if not opts.user:
         for check in ids:
             col.add(check, Status.SKIP, "no --user given: the round trip (send, then read back "
@@ -180,14 +200,19 @@ def _round_trip(opts: VerifyOptions, services: list[Service], ports: dict[str, i
     rt = RoundTrip(opts.user, opts.password, address)
     imaps = contract.service("imaps")
 
+    # the sends' greetings may be slow too; reading back usually takes a second, not the
+    # whole --receive-wait, so half the run is enough
+    greeting = max(opts.step_timeout, opts.deadline - 2 * _reserve(opts))
+
     async def run() -> None:
-        sends = []
+        jobs = []
         for ip in addresses:
             ehlo = opts.ehlo_name or await local_literal(ip, 25)
             for service in send_services:
                 ep = Endpoint(ip, ports[service.name], "smtp", servername, opts.ca_file, ehlo)
-                sends.append(send_checks(col, ep, service, rt, opts.step_timeout))
-        await asyncio.gather(*sends)
+                jobs.append(send_checks(col, ep, service, rt, opts.step_timeout,
+                                        greeting=greeting))
+        await asyncio.gather(*jobs)
         ep = Endpoint(addresses[0], opts.ports.get(imaps.name, imaps.port), "imap", servername,
                       opts.ca_file)
         await receive(col, ep, rt, opts.step_timeout, opts.receive_wait)

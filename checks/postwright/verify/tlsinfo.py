@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from postwright.contract import load_contract
 
+EXPIRY_WARN_DAYS = 14  # tls.cert.expiry warns below this many days left (certbot renews at 30)
 # X509_V_FLAG_NO_CHECK_TIME: chain trust is judged without the clock, so an expired but
 # otherwise trusted certificate is reported by tls.cert.expiry alone, not twice.
 _NO_CHECK_TIME = 0x200000
@@ -92,7 +93,7 @@ class CertFacts:
             names=cert_names(cert),
             not_before=cert.not_valid_before_utc.isoformat(),
             not_after=not_after.isoformat(),
-            days_left=int((not_after - now).total_seconds() // 86400),
+            days_left=(not_after.date() - now.date()).days,  # calendar days, both UTC
             self_signed=cert.issuer == cert.subject,
             sha256=hashlib.sha256(der).hexdigest(),
         )
@@ -172,11 +173,3 @@ class TlsInfo:
             if hostname:
                 self.hostname = hostname
                 self.hostname_match = name_matches(hostname, facts.names)
-
-
-def describe_ssl_error(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"{exc.reason or exc.__class__.__name__}: {exc.strerror or exc}"
-    return str(exc) or exc.__class__.__name__

@@ -98,3 +98,13 @@ def make_pki(root: Path) -> Pki:
     leaf("soon", [NAME], days=(-1, 5))
     leaf("rsa", [NAME], key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
     return Pki(root)
+
+
+def leaf_der(not_after: dt.datetime) -> bytes:
+    """A self-signed leaf for mail.example.test that ends at exactly `not_after` (DER)."""
+    key = _key()
+    cert = (x509.CertificateBuilder().subject_name(_name(NAME)).issuer_name(_name(NAME))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(not_after - dt.timedelta(days=90)).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)

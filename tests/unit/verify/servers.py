@@ -12,6 +12,7 @@ import contextlib
 import re
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -77,9 +78,14 @@ class Scripted:
     name: str = "mail.example.test"
     greet_delay: float = 0.0
     greeting: str | None = None  # e.g. "421 4.3.2 busy"
+    # postscreen: "220-" at once, the final "220 " after this pause (postscreen_greet_wait)
+    multiline_pause: float | None = None
+    relay_reply: str = "554 5.7.1 Relay access denied"  # Debian: 454 4.7.1 (defer_unauth_...)
+    injectable: bool = False  # CVE-2011-0411: runs commands buffered before the TLS handshake
     silent: bool = False  # tarpit: accept, never speak
     starttls: ssl.SSLContext | None = None
     broken_starttls: bool = False  # says 220 to STARTTLS, then sends garbage
+    reset_in_handshake: bool = False  # says 220 to STARTTLS, then resets the connection (RST)
     auth_before_tls: bool = False
     auth_after_tls: bool = False
     mail_before_tls: int = 530
@@ -108,6 +114,10 @@ class Scripted:
         def say(text: str) -> None:
             writer.write(text.encode() + b"\r\n")
 
+        if self.multiline_pause is not None:
+            say(f"220-{self.name} ESMTP postscreen-like, please wait")
+            await writer.drain()
+            await asyncio.sleep(self.multiline_pause)
         say(self.greeting or f"220 {self.name} ESMTP scripted")
         if self.greeting and not self.greeting.startswith("220"):
             await writer.drain()
@@ -135,6 +145,15 @@ class Scripted:
                     writer.write(b"\x15\x03\x03\x00\x02\x02\x28garbage\r\n")
                     await writer.drain()
                     return
+                if self.reset_in_handshake:
+                    await reader.read(1)  # the ClientHello has begun
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                    return
+                if not self.injectable:
+                    discard_buffered(reader)
                 await writer.start_tls(self.starttls)
                 tls = True
             elif verb == "AUTH":
@@ -155,7 +174,7 @@ class Scripted:
                     relay_to_ok = True
                     say("250 2.1.5 Ok")
                 else:
-                    say("554 5.7.1 Relay access denied")
+                    say(self.relay_reply)
             elif verb == "DATA" and relay_to_ok:
                 say("354 End data with <CR><LF>.<CR><LF>")
                 await writer.drain()
@@ -168,6 +187,8 @@ class Scripted:
                 if self.mailbox:
                     self.mailbox.add(data)
                 say("250 2.0.0 Ok: queued")
+            elif verb == "NOOP":
+                say("250 2.0.0 Ok")
             elif verb == "RSET":
                 relay_to_ok = False
                 say("250 2.0.0 Ok")
@@ -177,6 +198,154 @@ class Scripted:
                 return
             else:
                 say("502 5.5.2 Error: command not recognized")
+            await writer.drain()
+
+
+def discard_buffered(reader: asyncio.StreamReader) -> None:
+    """What a fixed server does at STARTTLS: forget plaintext that came with the command."""
+    reader._buffer.clear()  # type: ignore[attr-defined]
+
+
+async def http_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A web server on a mail port: waits for a whole request line (up to CRLF, which a
+    ClientHello hardly ever contains) and answers 400 to anything that is not HTTP."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                     b"Connection: close\r\n\r\n")
+        await writer.drain()
+    writer.transport.abort()
+
+
+@dataclass
+class Dovecotish:
+    """IMAP (143), POP3 (110) or ManageSieve (4190) with STARTTLS, in Dovecot's words.
+
+    `caps_in_greeting`: IMAP capabilities in the greeting's response code (Dovecot's
+    default); otherwise only from CAPABILITY. `untagged_first`: an untagged line before each
+    tagged completion (allowed anywhere by RFC 9051). `injectable`: CVE-2011-0411.
+    """
+
+    protocol: str = "imap"
+    starttls: ssl.SSLContext | None = None
+    caps_in_greeting: bool = True
+    untagged_first: bool = False
+    injectable: bool = False
+    plaintext_auth: bool = False  # login offered before TLS (disable_plaintext_auth = no)
+    greet_delay: float = 0.0
+    connections: int = 0
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await asyncio.sleep(self.greet_delay)
+            await {"imap": self._imap, "pop3": self._pop3, "sieve": self._sieve}[
+                self.protocol](reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError,
+                TimeoutError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+
+    async def _tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await writer.drain()
+        if not self.injectable:
+            discard_buffered(reader)
+        assert self.starttls is not None
+        await writer.start_tls(self.starttls)
+
+    async def _lines(self, reader: asyncio.StreamReader) -> Any:
+        while raw := await asyncio.wait_for(reader.readline(), 10):
+            yield raw.decode(errors="replace").strip()
+
+    async def _imap(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tls = False
+
+        def caps() -> str:
+            pre = ("STARTTLS AUTH=PLAIN" if self.plaintext_auth else "STARTTLS LOGINDISABLED") \
+                if not tls else "AUTH=PLAIN"
+            return f"IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ {pre}"
+
+        code = f"[CAPABILITY {caps()}] " if self.caps_in_greeting else ""
+        writer.write(f"* OK {code}Dovecot (Debian) ready.\r\n".encode())
+        async for line in self._lines(reader):
+            tag, _, rest = line.partition(" ")
+            verb = rest.split(" ", 1)[0].upper()
+            if self.untagged_first:
+                writer.write(b"* OK [ALERT] maintenance tonight\r\n")
+            if verb == "CAPABILITY":
+                writer.write(f"* CAPABILITY {caps()}\r\n{tag} OK Pre-login capabilities "
+                             "listed, post-login capabilities have more.\r\n".encode())
+            elif verb == "STARTTLS" and not tls:
+                writer.write(f"{tag} OK Begin TLS negotiation now.\r\n".encode())
+                await self._tls(reader, writer)
+                tls = True
+                continue
+            elif verb == "NOOP":
+                writer.write(f"{tag} OK NOOP completed.\r\n".encode())
+            elif verb == "LOGOUT":
+                writer.write(f"* BYE Logging out\r\n{tag} OK Logout completed.\r\n".encode())
+                await writer.drain()
+                return
+            else:
+                writer.write(f"{tag} BAD Error in IMAP command received by server.\r\n"
+                             .encode())
+            await writer.drain()
+
+    async def _pop3(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"+OK Dovecot (Debian) ready.\r\n")
+        tls = False
+        async for line in self._lines(reader):
+            verb = line.split(" ", 1)[0].upper()
+            if verb == "CAPA":
+                extra = "STLS\r\n" if not tls else "USER\r\nSASL PLAIN\r\n"
+                if self.plaintext_auth and not tls:
+                    extra += "USER\r\nSASL PLAIN\r\n"
+                writer.write(f"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n{extra}.\r\n"
+                             .encode())
+            elif verb == "STLS" and not tls:
+                writer.write(b"+OK Begin TLS negotiation now.\r\n")
+                await self._tls(reader, writer)
+                tls = True
+                continue
+            elif verb == "NOOP":
+                writer.write(b"+OK\r\n")
+            elif verb == "QUIT":
+                writer.write(b"+OK Logging out.\r\n")
+                await writer.drain()
+                return
+            else:
+                writer.write(b"-ERR Unknown command.\r\n")
+            await writer.drain()
+
+    async def _sieve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        def caps(tls: bool) -> bytes:
+            sasl = '"SASL" "PLAIN"\r\n' if tls or self.plaintext_auth else '"SASL" ""\r\n'
+            start = "" if tls else '"STARTTLS"\r\n'
+            return (f'"IMPLEMENTATION" "Dovecot Pigeonhole"\r\n"SIEVE" "fileinto reject"\r\n'
+                    f'{start}{sasl}"VERSION" "1.0"\r\nOK "Dovecot (Debian) ready."\r\n'
+                    ).encode()
+
+        writer.write(caps(False))
+        tls = False
+        async for line in self._lines(reader):
+            verb = line.split(" ", 1)[0].upper()
+            if verb == "STARTTLS" and not tls:
+                writer.write(b'OK "Begin TLS negotiation now."\r\n')
+                await self._tls(reader, writer)
+                tls = True
+                writer.write(caps(True))
+            elif verb == "NOOP":
+                mark = re.search(r'"([^"]*)"', line)
+                code = f'(TAG "{mark.group(1)}") ' if mark else ""
+                writer.write(f'OK {code}"Done"\r\n'.encode())
+            elif verb == "LOGOUT":
+                writer.write(b'OK "Logout completed."\r\n')
+                await writer.drain()
+                return
+            else:
+                writer.write(b'NO "Unknown command."\r\n')
             await writer.drain()
 
 

@@ -105,7 +105,7 @@ def test_something_else_on_an_smtp_port(loop: Loop) -> None:
     assert smtp_result.mode is Mode.NOT_SMTP
     assert smtp_result.protocol == "ssh"
     assert imap_result.mode is Mode.NOT_IMAP
-    assert "answers with ssh, not IMAP" in diagnose(
+    assert "answers SSH, not IMAP" in diagnose(
         imap_result, load_contract().service("imaps")).summary
 
 
