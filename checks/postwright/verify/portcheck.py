@@ -40,6 +40,7 @@ class PortFacts:
     banner_name: str | None = None
     ehlo_name: str | None = None
     cert_names: list[str] = field(default_factory=list)
+    tls: TlsInfo | None = None  # the session's TLS facts (DANE and MTA-STS judge its chain)
 
 
 def expected_ids(service: Service, *, cert_current: bool = False) -> list[str]:
@@ -289,6 +290,7 @@ class PortCheck:
                     remedy=hint + "use a certificate from a public CA (ACME: certbot) and serve "
                     "the full chain (fullchain.pem); for a private CA pass --ca-file")
         self.facts.cert_names = list(cert.get("names", []))
+        self.facts.tls = info
         if self.ep.servername is None:
             col.add("tls.cert.hostname", Status.SKIP,
                     "HOST is an IP address and no --servername was given: no name to check",
