@@ -108,7 +108,7 @@ class DnsblChecks:
         if not self.zones:
             return  # --dnsbl '': the operator turned it off; nothing to report
         self.col.expect(CHECK_ID)
-        self._resolver_warning()
+        self.resolver_warning()
         steps = []
         for ip in self.addresses:
             if not ipaddress.ip_address(ip).is_global:
@@ -120,7 +120,8 @@ class DnsblChecks:
         if not self.addresses:
             self.col.add(CHECK_ID, Status.SKIP, "no address of the host to look up")
 
-    def _resolver_warning(self) -> None:
+    def resolver_warning(self) -> None:
+        """Warn up front when Spamhaus zones are asked through a resolver it refuses."""
         public = [n for n in self.dns.nameservers if _public_resolver(n)]
         spamhaus = [z for z in self.zones if _spamhaus(z)]
         if public and spamhaus:
