@@ -113,3 +113,11 @@ def test_pkix_usages_are_unusable_for_smtp(scripted, serve_zone, pki, capsys) ->
     [result] = dane(serve_zone, pki, port, zone(record), capsys)
     assert result["status"] == "warn"
     assert "none usable for SMTP" in result["summary"]
+
+
+def test_dane_ee_pins_a_self_signed_certificate(scripted, serve_zone, pki, capsys) -> None:
+    """The usual DANE setup: no CA at all; names and trust do not matter for usage 3."""
+    port, _ = scripted(starttls=pki.server_context("selfsigned"))
+    record = tlsa(_cert(pki.root / "selfsigned.pem"), 3, 1, 1)
+    [result] = dane(serve_zone, pki, port, zone(record), capsys)
+    assert result["status"] == "pass", result
