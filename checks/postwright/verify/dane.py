@@ -7,6 +7,8 @@ DANE-EE(3) are usable for SMTP; DANE-EE pins the leaf (names and dates do not ma
 DANE-TA pins an issuer the server must send in its chain, and then the leaf must chain to it
 and carry the MX name. TLSA records only count when DNSSEC-signed: the resolver's AD flag
 says whether it validated them, which this check reports but cannot prove on its own.
+Not checked here: the leaf's dates under DANE-TA (tls.cert.expiry reports them), and DANE-TA
+on a Python that does not expose the chain the server sent (the result then says so).
 """
 
 from __future__ import annotations

@@ -70,19 +70,22 @@ async def https_get(resolver: Resolver, host: str, path: str, *, ca_file: str | 
     if not addresses:
         result.error = f"{host} has no A/AAAA record (via {resolver.description})"
         return result
-    result.address = addresses[0]
-    try:
-        await asyncio.wait_for(_exchange(result, host, path, ca_file, port),
-                               max(0.1, deadline - time.monotonic()))
-    except TimeoutError:
-        result.error = f"no complete answer from {result.address} within {timeout:.0f} s"
-    except ssl.SSLError as exc:
-        result.error = f"TLS with {host} failed: {describe_ssl_error(exc)}"
-    except OSError as exc:
-        result.error = f"cannot connect to {result.address} port {port}: " \
-            f"{exc.strerror or exc}"
-    except ValueError as exc:
-        result.error = f"bad HTTP response: {exc}"
+    for address in addresses:  # the next address only when this one cannot be reached
+        result.address, result.error = address, ""
+        try:
+            await asyncio.wait_for(_exchange(result, host, path, ca_file, port),
+                                   max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            result.error = f"no complete answer from {address} within {timeout:.0f} s"
+        except ssl.SSLError as exc:
+            result.error = f"TLS with {host} failed: {describe_ssl_error(exc)}"
+        except OSError as exc:
+            result.error = f"cannot connect to {address} port {port}: {exc.strerror or exc}"
+            if time.monotonic() < deadline:
+                continue
+        except ValueError as exc:
+            result.error = f"bad HTTP response: {exc}"
+        break
     return result
 
 
@@ -114,7 +117,7 @@ async def _exchange(result: HttpsResult, host: str, path: str, ca_file: str | No
             body = _dechunk(body)
         result.body = body
     except asyncio.IncompleteReadError:
-        raise ValueError("the connection closed inside the headers") from None
+        raise ValueError("the connection closed before the response was complete") from None
     except asyncio.LimitOverrunError:
         raise ValueError(f"headers larger than {_MAX_HEAD} bytes") from None
     finally:

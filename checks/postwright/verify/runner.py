@@ -114,8 +114,8 @@ async def verify(opts: VerifyOptions) -> Report:
         tasks.append((dns_col, dns_task))
         smtp25 = {ip: t for (ip, port), t in port_facts.items() if port == SMTP_PORT}
         tasks += start_policy_checks(resolver, PolicyTarget(
-            servername, domain, addresses, opts.ca_file, opts.dnsbl,
-            min(opts.step_timeout, opts.deadline), opts.mta_sts_port), smtp25)
+            mx_name=servername, domain=domain, addresses=addresses, ca_file=opts.ca_file,
+            dnsbl=opts.dnsbl, timeout=opts.step_timeout, https_port=opts.mta_sts_port), smtp25)
     rt_col = Collector()
     trip = _round_trip(opts, services, ports, addresses, servername, domain, rt_col)
     if trip is not None:

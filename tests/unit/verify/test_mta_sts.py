@@ -237,3 +237,24 @@ def test_tlsrpt_good_and_bad(serve_zone) -> None:
     assert "must start with v=TLSRPTv1" in version.summary
     absent = run_tlsrpt(serve_zone, None)
     assert absent.status is Status.SKIP
+
+
+def test_the_next_address_of_the_policy_host_is_tried(loop, serve_zone, pki) -> None:
+    host = PolicyHost()
+
+    async def start() -> asyncio.AbstractServer:  # on ::1 only, the A address refuses
+        return await asyncio.start_server(host, "::1", 0, ssl=pki.server_context("mtasts"))
+
+    server = loop.run(start())
+    entries = zone()
+    entries[("mta-sts.example.test.", "A")] = ["127.0.0.3"]
+    entries[("mta-sts.example.test.", "AAAA")] = ["::1"]
+    try:
+        found = verify(serve_zone, pki, free_port(), server.sockets[0].getsockname()[1],
+                       entries)
+    finally:
+        loop.loop.call_soon_threadsafe(server.close)
+    [sts] = found["dns.mta_sts"]
+    assert sts.status is Status.PASS, sts
+    assert sts.evidence["address"] == "::1"
+    assert host.paths == ["/.well-known/mta-sts.txt"]
