@@ -13,7 +13,7 @@ from postwright.verify.model import CheckResult, Collector
 from postwright.verify.mtasts import covered, parse_policy
 from postwright.verify.resolver import Resolver
 from postwright.verify.tlsrpt import check_tlsrpt
-from tests.unit.verify.servers import free_port, serve
+from tests.unit.verify.servers import free_port, serve, tarpit
 
 GOOD = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.test\r\nmax_age: 604800\r\n"
 
@@ -258,3 +258,18 @@ def test_the_next_address_of_the_policy_host_is_tried(loop, serve_zone, pki) -> 
     assert sts.status is Status.PASS, sts
     assert sts.evidence["address"] == "::1"
     assert host.paths == ["/.well-known/mta-sts.txt"]
+
+
+def test_a_silent_policy_host_costs_one_step_timeout(loop, serve_zone, pki) -> None:
+    https, server = serve(loop, tarpit)
+    try:
+        report = run_verify(VerifyOptions(
+            "mail.example.test", resolver=serve_zone(zone()), ca_file=pki.ca,
+            services=["smtp"], ports={"smtp": free_port()}, dnsbl=[], deadline=10,
+            step_timeout=1, mta_sts_port=https))
+    finally:
+        loop.loop.call_soon_threadsafe(server.close)
+    [sts] = report.find("dns.mta_sts")
+    assert sts.status is Status.FAIL
+    assert "no complete answer from 127.0.0.1 within 1 s" in sts.summary
+    assert report.duration_s < 4
