@@ -15,6 +15,7 @@ from postwright.verify.certcheck import ExpectedCert
 from postwright.verify.credentials import read_password
 from postwright.verify.diagnosis import diagnose
 from postwright.verify.dialects import goodbye
+from postwright.verify.dnsbl import parse_zones
 from postwright.verify.dnscheck import is_ip
 from postwright.verify.model import EXIT_ERROR, EXIT_FAIL, EXIT_OK
 from postwright.verify.probe import Endpoint, Mode, Probe, classify, upgrade
@@ -64,6 +65,8 @@ def register(sub: Any) -> None:
     verify.add_argument("--ca-file", help="trust only this CA bundle (default: system store)")
     verify.add_argument("--resolver", metavar="IP[:PORT]", help="DNS server (default: system)")
     verify.add_argument("--no-dns", action="store_true", help="skip the dns.* checks")
+    verify.add_argument("--dnsbl", metavar="ZONE,...", help="DNS blocklists to look the "
+                        "host's addresses up in (default: zen.spamhaus.org; '' for none)")
     verify.add_argument("--port", action="append", default=[], metavar="SERVICE=N",
                         help="non-standard port for a contract service, e.g. submission=2587")
     verify.add_argument("--service", action="append", metavar="NAME",
@@ -214,7 +217,7 @@ def _verify(args: argparse.Namespace) -> int:
         step_timeout=_positive(args.timeout, "--timeout"),
         receive_wait=args.receive_wait, user=args.user, password=password,
         dkim_selector=args.dkim_selector, ehlo_name=args.ehlo, dns=not args.no_dns,
-        expect_cert=expected,
+        expect_cert=expected, dnsbl=None if args.dnsbl is None else parse_zones(args.dnsbl),
     )
     if args.service:
         contract = load_contract()

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from postwright.verify.authority import Authority, TtlFact
 from postwright.verify.model import Collector, Status
+from postwright.verify.mxtargets import inspect_mx
 from postwright.verify.registry import dns_check_ids
 from postwright.verify.resolver import Lookup, Resolver, txt_strings
 from postwright.verify.spfeval import Evaluator
@@ -133,19 +134,22 @@ class DnsChecks:
             self.col.add("dns.mx", Status.FAIL, f"{self.domain} has no MX record ({mx.status})",
                          evidence=ev, remedy=f"publish `{self.domain}. MX 10 {self.host}.`")
             return
-        if targets == [(0, "")]:
-            self.col.add("dns.mx", Status.FAIL, f"{self.domain} publishes a null MX: it "
-                         "accepts no mail (RFC 7505)", evidence=ev,
-                         remedy=f"replace it by `MX 10 {self.host}.`")
+        found = await inspect_mx(self.dns, targets)
+        ev["targets"] = [t.evidence() for t in found.targets]
+        if found.null_alone:
+            self.col.add("dns.mx", Status.WARN, f"{self.domain} publishes a null MX (RFC 7505): "
+                         "this domain receives no mail; senders deliver nothing to any host, so "
+                         "the port 25 results only say what this host would do if they did",
+                         evidence=ev, remedy=f"if {self.domain} should receive mail, replace "
+                         f"the null MX by `MX 10 {self.host}.`")
             return
-        unresolved = [t for _, t in targets if not await self.dns.addresses(t)]
-        names = ", ".join(f"{p} {t}" for p, t in sorted(targets))
-        if unresolved:
-            self.col.add("dns.mx", Status.FAIL, f"MX target(s) without A/AAAA: "
-                         f"{', '.join(unresolved)}", evidence=ev,
-                         remedy="publish A/AAAA records for every MX target (not a CNAME)")
+        names = ", ".join(f"{t.preference} {t.name or '.'}" for t in found.targets)
+        if problems := found.problems():
+            self.col.add("dns.mx", Status.FAIL, "; ".join(problems), evidence=ev,
+                         remedy="point every MX at a host name with its own A/AAAA records "
+                         "(not a CNAME, not an IP address), and drop a null MX beside others")
         elif not is_ip(self.host) and self.host.rstrip(".").lower() not in \
-                [t.lower() for _, t in targets]:
+                [t.lower() for t in found.names()]:
             self.col.add("dns.mx", Status.WARN, f"MX of {self.domain} is {names}, which does "
                          f"not include {self.host}", evidence=ev,
                          remedy=f"if {self.host} receives mail for {self.domain}, add "

@@ -16,6 +16,7 @@ class Status(StrEnum):
     WARN = "warn"
     FAIL = "fail"
     SKIP = "skip"  # the check does not apply; the summary says why
+    INFO = "info"  # nothing to judge: an optional policy not published, an address not listed
     ERROR = "error"  # the check could not be carried out (network error, deadline)
 
 

@@ -93,6 +93,18 @@ _PORT_CHECKS = (
 _OTHER_CHECKS = (
     CheckSpec("names.consistency", "names", "banner, EHLO, PTR and certificate name agree",
               Scope.ADDRESS),
+    # The published mail policies (verify/mailpolicy.py): "info" when the domain publishes none.
+    CheckSpec("dns.dnsbl", "policy", "no public address of the host is listed in a DNS "
+              "blocklist (--dnsbl; default Spamhaus ZEN)", Scope.ADDRESS),
+    CheckSpec("dns.dnsbl.resolver", "policy", "Spamhaus zones are not asked through a public "
+              "resolver it refuses", Scope.HOST),
+    CheckSpec("dns.dane", "policy", "TLSA records at _25._tcp.HOST match the certificate "
+              "port 25 serves", Scope.ADDRESS),
+    CheckSpec("dns.mta_sts", "policy", "the MTA-STS record and policy are valid", Scope.HOST),
+    CheckSpec("dns.mta_sts.mx", "policy", "the MTA-STS policy covers every MX", Scope.HOST),
+    CheckSpec("dns.mta_sts.cert", "policy", "port 25 serves a certificate MTA-STS senders "
+              "accept (trusted, right name, current)", Scope.ADDRESS),
+    CheckSpec("dns.tlsrpt", "policy", "the TLS-RPT record is valid", Scope.HOST),
     CheckSpec("dns.mx", "dns", "the domain's MX points at the host", Scope.HOST),
     CheckSpec("dns.a", "dns", "the host has an A record", Scope.HOST),
     CheckSpec("dns.aaaa", "dns", "the host has an AAAA record", Scope.HOST),

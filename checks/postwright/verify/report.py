@@ -10,7 +10,7 @@ from typing import TextIO
 from postwright.verify.model import CheckResult, Report, Status
 
 _COLOURS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.ERROR: "35",
-            Status.SKIP: "2"}
+            Status.SKIP: "2", Status.INFO: "36"}
 
 
 def group_name(result: CheckResult) -> str:
@@ -59,6 +59,8 @@ def tally(report: Report) -> str:
     counts = report.counts()
     line = ", ".join(f"{counts[s]} {s.value}" for s in
                      (Status.PASS, Status.WARN, Status.FAIL, Status.ERROR))
+    if counts[Status.INFO]:
+        line += f", {counts[Status.INFO]} info"
     if counts[Status.SKIP]:
         line += f" ({counts[Status.SKIP]} skipped)"
     return line
@@ -76,7 +78,7 @@ def render_text(report: Report, out: TextIO, *, colour: bool, verbose: bool = Fa
         print(f"\n{name}", file=out)
         for r in results:
             where = f" {r.ip}" if r.port is None and r.ip else ""
-            quiet = r.status in (Status.PASS, Status.SKIP) and not verbose
+            quiet = r.status in (Status.PASS, Status.INFO, Status.SKIP) and not verbose
             text = short(r.summary) if quiet else r.summary
             print(f"  {paint(r.status)} {r.id:<28}{where} {text}", file=out)
             if r.id == "imap.receive":

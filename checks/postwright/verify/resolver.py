@@ -26,6 +26,7 @@ class Lookup:
     error: str = ""
     aa: bool = False  # the answering server is authoritative for the name (AA flag)
     server: str = ""  # the IP address that answered
+    ad: bool = False  # the resolver says it validated the answer with DNSSEC (AD flag)
 
     @property
     def texts(self) -> list[str]:
@@ -69,6 +70,8 @@ class Resolver:
         else:
             self._r = dns.asyncresolver.Resolver()
         self._r.timeout = timeout
+        # AD in the query asks a validating resolver to say whether it validated (RFC 6840 5.7)
+        self._r.flags = dns.flags.RD | dns.flags.AD
         self._r.lifetime = timeout
         self.description = spec or "system resolver (" + ", ".join(
             str(n) for n in self._r.nameservers) + ")"
@@ -87,7 +90,13 @@ class Resolver:
             return Lookup(name, rdtype, "nodata")
         return Lookup(name, rdtype, "ok", list(answer.rrset), answer.rrset.ttl,
                       aa=bool(answer.response.flags & dns.flags.AA),
-                      server=str(answer.nameserver or ""))
+                      server=str(answer.nameserver or ""),
+                      ad=bool(answer.response.flags & dns.flags.AD))
+
+    @property
+    def nameservers(self) -> list[str]:
+        """The addresses queries go to (the given resolver, or the system's)."""
+        return [str(n) for n in self._r.nameservers]
 
     async def addresses(self, name: str) -> list[str]:
         found: list[str] = []

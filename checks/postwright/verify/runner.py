@@ -14,6 +14,7 @@ from postwright.errors import UsageError
 from postwright.verify.authority import Authority
 from postwright.verify.certcheck import ExpectedCert
 from postwright.verify.dnscheck import DnsChecks, DnsFacts, default_domain, is_ip
+from postwright.verify.mailpolicy import PolicyTarget, start_policy_checks
 from postwright.verify.model import CheckResult, Collector, Report, Status
 from postwright.verify.names import check_names
 from postwright.verify.portcheck import PortFacts, check_port
@@ -21,6 +22,7 @@ from postwright.verify.probe import Endpoint
 from postwright.verify.registry import all_checks, send_check_id
 from postwright.verify.resolver import Resolver
 from postwright.verify.roundtrip import RoundTrip, receive, send_checks
+from postwright.verify.served import SMTP_PORT
 
 
 @dataclass
@@ -47,6 +49,8 @@ class VerifyOptions:
     dns_port: int = 53  # port of the authoritative servers asked for TTLs (a test hook)
     expect_cert: ExpectedCert | None = None  # tls.cert.current on every TLS port when given
     progress: Callable[[CheckResult], None] | None = field(default=None, repr=False)
+    dnsbl: list[str] | None = None  # blocklist zones (None: dnsbl.DEFAULT_ZONES, []: none)
+    mta_sts_port: int = 443  # port of the MTA-STS policy host (a test hook)
 
 
 def _services(opts: VerifyOptions) -> list[Service]:
@@ -117,6 +121,10 @@ async def verify(opts: VerifyOptions) -> Report:
             resolver, dns_col, host=opts.host.rstrip("."), domain=domain, addresses=addresses,
             dkim_selector=opts.dkim_selector, authority=authority).run())
         tasks.append((dns_col, dns_task))
+        smtp25 = {ip: t for (ip, port), t in port_facts.items() if port == SMTP_PORT}
+        tasks += start_policy_checks(resolver, PolicyTarget(
+            mx_name=servername, domain=domain, addresses=addresses, ca_file=opts.ca_file,
+            dnsbl=opts.dnsbl, timeout=opts.step_timeout, https_port=opts.mta_sts_port), smtp25)
     rt_col = Collector(listener=opts.progress)
     trip = _round_trip(opts, services, ports, addresses, servername, domain, rt_col)
     if trip is not None:

@@ -18,6 +18,7 @@ from postwright.verify.dialects import DialogueError, Greeting
 from postwright.verify.model import Collector
 from postwright.verify.probe import Endpoint, Mode, Probe
 from postwright.verify.registry import port_check_ids
+from postwright.verify.tlsinfo import TlsInfo
 from postwright.verify.wire import Conn, ConnectionClosed, ReadTimeout
 
 # What talking to a server can raise: every one of them is reported, never propagated.
@@ -33,6 +34,7 @@ class PortFacts:
     banner_name: str | None = None
     ehlo_name: str | None = None
     cert_names: list[str] = field(default_factory=list)
+    tls: TlsInfo | None = None  # the session's TLS facts (DANE and MTA-STS judge its chain)
 
 
 @dataclass

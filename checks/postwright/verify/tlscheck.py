@@ -70,6 +70,7 @@ def results(s: PortSession, info: TlsInfo) -> None:
                 remedy=hint + "use a certificate from a public CA (ACME: certbot) and serve "
                 "the full chain (fullchain.pem); for a private CA pass --ca-file")
     s.facts.cert_names = list(cert.get("names", []))
+    s.facts.tls = info
     _hostname(s, info, cert.get("names"))
     _expiry(s, cert)
     if s.expected_cert is not None:  # the leaf of this very session: no new connection

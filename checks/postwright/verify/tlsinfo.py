@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _ssl
 import datetime as dt
 import hashlib
 import ipaddress
@@ -152,10 +153,13 @@ class TlsInfo:
     extra: dict[str, Any] = field(default_factory=dict)
     # The leaf as received, for tls.cert.current's byte comparison; `cert` holds its facts.
     der: bytes | None = field(default=None, repr=False)
+    # Every certificate the server sent, leaf first (DANE-TA needs the issuers); empty when
+    # this Python cannot tell (the API is public from 3.13 on, private before).
+    chain: list[bytes] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["der"]
+        del data["der"], data["chain"]
         extra = data.pop("extra")
         data.update(extra)
         return data
@@ -168,8 +172,21 @@ class TlsInfo:
         der = obj.getpeercert(binary_form=True)
         if der:
             self.der = der
+            self.chain = sent_chain(obj)
             facts = CertFacts.from_der(der)
             self.cert = asdict(facts)
             if hostname:
                 self.hostname = hostname
                 self.hostname_match = name_matches(hostname, facts.names)
+
+
+def sent_chain(obj: ssl.SSLObject) -> list[bytes]:
+    """The certificates the peer sent (DER, leaf first), as far as this Python exposes them."""
+    getter = getattr(obj, "get_unverified_chain", None) \
+        or getattr(getattr(obj, "_sslobj", None), "get_unverified_chain", None)
+    if getter is None:
+        return []
+    certs = getter() or []
+    return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER)
+            for c in certs]
+

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.unit.verify.dnsfixture import DnsConfig, start_dns
+from tests.unit.verify.dnsfixture import DnsConfig, Zone, start_dns
 from tests.unit.verify.pki import Pki, make_pki
 from tests.unit.verify.servers import (
     FakeImap,
@@ -162,3 +162,18 @@ def dns_cache(loop: Loop, zone: dict[tuple[str, str], list[str]]) -> Iterator[st
 def dns_authority(loop: Loop, zone: dict[tuple[str, str], list[str]]) -> Iterator[int]:
     """A second authoritative server of the zone, found via NS: its port (dns_port)."""
     yield from _serve_dns(loop, DnsConfig(zone, ZONE_TTLS))
+
+
+@pytest.fixture
+def serve_zone(loop: Loop) -> Iterator[Callable[[Zone | DnsConfig], str]]:
+    """Start a DNS server for a test's own zone; returns its --resolver spec."""
+    handles: list[Any] = []
+
+    def start(zone: Zone | DnsConfig) -> str:
+        port, started = loop.run(start_dns(zone))
+        handles.extend(started)
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for handle in handles:
+        loop.loop.call_soon_threadsafe(handle.close)

@@ -29,6 +29,7 @@ class DnsConfig:
     authoritative: bool = True
     age: int = 0  # seconds a cache has held the records: subtracted from every TTL
     asked: list[tuple[str, str]] = field(default_factory=list)  # (name, type) of each query
+    ad: bool = False  # pose as a validating resolver that found the answers DNSSEC-secure
 
     def ttl(self, key: tuple[str, str]) -> int:
         return max(0, self.ttls.get(key, TTL) - self.age)
@@ -38,7 +39,7 @@ def answer(config: DnsConfig, wire: bytes, *, udp: bool = False) -> bytes:
     query = dns.message.from_wire(wire)
     response = dns.message.make_response(query)
     flags = dns.flags.AA if config.authoritative else dns.flags.RA
-    response.flags |= flags
+    response.flags |= flags | (dns.flags.AD if config.ad else 0)
     question = query.question[0]
     name = question.name.to_text().lower()
     rdtype = dns.rdatatype.to_text(question.rdtype)

@@ -96,6 +96,7 @@ def make_pki(root: Path) -> Pki:
     leaf("wrongname", ["other.example.test"])
     leaf("selfsigned", [NAME], self_signed=True)
     leaf("soon", [NAME], days=(-1, 5))
+    leaf("mtasts", [f"mta-sts.{NAME.split('.', 1)[1]}"])  # the MTA-STS policy host
     leaf("rsa", [NAME], key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
     return Pki(root)
 
