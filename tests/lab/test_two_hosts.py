@@ -154,6 +154,28 @@ def test_mail_crosses_between_the_hosts_signed_and_spf_checked(
     assert f"client-ip={source.ipv4};" in spf[0] or f"client-ip={source.ipv6};" in spf[0]
 
 
+def test_the_host_s_own_mail_leaves_signed_and_its_bounces_pass_spf(
+        lab: None, context: ssl.SSLContext) -> None:
+    """A message written on mx1 the way Postfix writes a bounce (null sender, From:
+    MAILER-DAEMON@ the host name): mx2 receives it DKIM-signed for mx1's domain, and the SPF
+    check of mx1's HELO name (the identity a bounce has) passes."""
+    source, recipient = HOSTS["mx1"], HOSTS["mx2"].user
+    subject = f"two-host bounce {uuid.uuid4().hex}"
+    on_host("mx1", f"printf 'From: MAILER-DAEMON@{source.name}\\nTo: {recipient[0]}\\n"
+                   f"Subject: {subject}\\n\\nundeliverable\\n'"
+                   f" | /usr/sbin/sendmail -f '<>' {recipient[0]}")
+    raw = receive("mx2", recipient, subject, context)
+    signature = headers(raw, "DKIM-Signature")
+    assert len(signature) == 1, signature
+    assert f"d={source.domain};" in signature[0]
+    assert dkim.verify(raw, dnsfunc=lab_txt)
+    spf = headers(raw, "Received-SPF")
+    assert len(spf) == 1, spf
+    assert spf[0].startswith("Pass"), spf
+    assert "identity=helo;" in spf[0], spf
+    assert f"helo={source.name};" in spf[0], spf
+
+
 def test_a_tampered_message_fails_dkim(lab: None, context: ssl.SSLContext) -> None:
     """The verification above can fail: the same message with its body changed does not verify."""
     subject = submit("mx1", HOSTS["mx2"].user[0], context)

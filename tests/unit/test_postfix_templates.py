@@ -240,3 +240,16 @@ def test_no_published_ipv6_means_ipv4_only_delivery() -> None:
     without = _host("mx1").render("postfix", "master.cf.j2", play_roles=PLAY_ROLES,
                                   extra={"mail_ipv6": None})
     assert without.count("-o inet_protocols=ipv4") == 2  # smtp and relay
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_mail_written_on_the_host_is_signed_like_submitted_mail(host: str) -> None:
+    settings = main_cf(host)
+    variables = _host(host).variables("postfix", play_roles=PLAY_ROLES)
+    assert settings["non_smtpd_milters"] == variables["dkim_milter"]
+    assert settings["internal_mail_filter_classes"] == "bounce"
+    table = _host(host).render("dkim", "SigningTable.j2", play_roles=("mail", "dkim"))
+    rows = dict(line.split("\t") for line in table.splitlines() if not line.startswith("#"))
+    hostname, domain = variables["mail_hostname"], variables["mail_domains"][0]
+    # the host name lies in the hosted domain; its mail is signed with that domain's key
+    assert rows[f"*@{hostname}"] == rows[f"*@{domain}"] == f"mail._domainkey.{domain}"

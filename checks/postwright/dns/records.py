@@ -75,8 +75,16 @@ def _zone(plan: MailHostPlan, name: str) -> str:
 
 
 def _mail_host(plan: MailHostPlan) -> list[Record]:
-    return _addresses(plan, plan.hostname, _zone(plan, plan.hostname),
-                      "address of the mail host (MX target)")
+    zone = _zone(plan, plan.hostname)
+    return [*_addresses(plan, plan.hostname, zone, "address of the mail host (MX target)"),
+            _txt(plan, plan.hostname, helo_spf(plan), zone,
+                 "SPF of the HELO name: the host's bounces (null sender) pass SPF and DMARC")]
+
+
+def helo_spf(plan: MailHostPlan) -> str:
+    """RFC 7208 2.3: a bounce has no sender, so receivers check the HELO name, which is the
+    host name; only the host's own addresses may use it (no DNS lookups needed)."""
+    return " ".join(["v=spf1", *(f"ip{ip.version}:{ip}" for ip in plan.addresses), "-all"])
 
 
 def _domain(plan: MailHostPlan, domain: str) -> list[Record]:

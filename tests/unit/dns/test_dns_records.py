@@ -31,6 +31,9 @@ def test_dual_stack() -> None:
     assert (mx.name, mx.rdata, mx.zone, mx.ttl, mx.publisher) == (
         "example.test.", "10 mail.example.test.", "example.test.", 300, "dns")
     assert [r.text() for r in _by(records, "TXT", "example.test.")] == ["v=spf1 mx -all"]
+    # the HELO name's own SPF: bounces (null sender) are checked against it
+    assert [r.text() for r in _by(records, "TXT", "mail.example.test.")] == [
+        "v=spf1 ip4:198.51.100.10 ip6:2001:db8::10 -all"]
     assert [r.text() for r in _by(records, "TXT", "_dmarc.example.test.")] == [
         "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.test"]
     ptrs = _by(records, "PTR")
@@ -50,6 +53,8 @@ def test_ipv4_only_has_no_aaaa_and_one_ptr() -> None:
     assert not _by(records, "AAAA")
     assert [r.rdata for r in _by(records, "A")] == ["198.51.100.10"]
     assert [r.zone for r in _by(records, "PTR")] == ["100.51.198.in-addr.arpa."]
+    assert [r.text() for r in _by(records, "TXT", "mail.example.test.")] == [
+        "v=spf1 ip4:198.51.100.10 -all"]
 
 
 def test_ipv6_only_has_no_a_and_one_ptr() -> None:
