@@ -1,0 +1,82 @@
+"""`postwright verify` against a mail host built by hand from Debian's stock packages, not by our
+roles, on Debian 12 and 13: Postfix and Dovecot's IMAP installed as Debian ships them, with the
+classic hand edits of a first mail server applied by the test - submission (587) and submissions
+(465) switched on by their service lines alone, so 465 speaks plaintext (no wrapper mode) and 587
+does not require TLS, and Debian's self-signed snakeoil certificate left in place (and whatever
+Debian's defaults get wrong: Postfix still accepts TLS 1.0 and 1.1). The host's DNS
+is right (published by `postwright dns push`). Verify must name each mistake, on every port and
+address it affects, and report nothing else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from postwright.contract import load_contract
+from postwright.lab.network import routed_via_lab
+from tests.conftest import REPO, postwright
+from tests.lab.playbook import on_host
+
+pytestmark = pytest.mark.lab
+IP, IP6, NAME = "198.51.100.10", "2001:db8::10", "mail.example.test"
+LAB_DNS = "198.51.100.53"
+TSIG_KEY = "/var/lib/postwright/lab/tsig.key"
+CA = "/root/.local/share/postwright/lab-ca/ca.crt"  # not the snakeoil's issuer: nobody's is
+PORTS = {name: s.port for name, s in load_contract().services.items()}
+
+STOCK = " && ".join([
+    "echo 'postfix postfix/main_mailer_type select Internet Site' | debconf-set-selections",
+    f"echo 'postfix postfix/mailname string {NAME}' | debconf-set-selections",
+    "apt-get update -q >/dev/null",
+    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix dovecot-imapd >/dev/null",
+    # the hand edits: the host's name, and the two submission services by their lines alone
+    f"postconf -e myhostname={NAME}",
+    "postconf -M submission/inet='submission inet n - y - - smtpd'",
+    "postconf -M submissions/inet='submissions inet n - y - - smtpd'",
+    "systemctl restart postfix dovecot",
+])
+
+
+@pytest.fixture(scope="module", params=["bookworm", "trixie"])
+def stock_host(request: pytest.FixtureRequest, clean_lab: None) -> Iterator[str]:
+    postwright("lab", "up", "mx1", "--ipv4", IP, "--ipv6", IP6, "--suite", request.param,
+               "--dns-zone", "example.test")
+    for ip in (IP, IP6, LAB_DNS):
+        assert routed_via_lab(ip), ip
+    on_host("mx1", STOCK)
+    postwright("dns", "push", "-i", str(REPO / "inventories/example"), "--host", "mx1",
+               "--server", LAB_DNS, "--tsig-key-file", TSIG_KEY)
+    yield request.param
+    postwright("lab", "down")
+
+
+def test_verify_names_each_classic_mistake_and_nothing_else(stock_host: str) -> None:
+    done = postwright("verify", NAME, "--resolver", LAB_DNS, "--ca-file", CA, "--dnsbl", "",
+                      "--json", "-", check=False)
+    report = json.loads(done.stdout)
+    found = {(r["id"], r["port"]) for r in report["results"]
+             if r["status"] not in ("pass", "info", "skip")}
+    smtp, submission, submissions = PORTS["smtp"], PORTS["submission"], PORTS["submissions"]
+    imap, imaps = PORTS["imap"], PORTS["imaps"]
+    postfix_ports = (smtp, submission, submissions)  # 465 judged through the STARTTLS it offers
+    expected = {
+        # 465 speaks plaintext SMTP: a client that starts with TLS, as it must there, hangs
+        ("port.mode", submissions),
+        # 587 takes MAIL FROM before STARTTLS (no smtpd_tls_security_level=encrypt)
+        ("submission.requires_tls", submission),
+        # the snakeoil certificate: self-signed, and made out to the machine, not to NAME
+        *{(check, port) for check in ("tls.cert.trusted", "tls.cert.hostname")
+          for port in (*postfix_ports, imap, imaps)},
+        # stock Postfix (smtpd_tls_protocols = !SSLv2, !SSLv3) still accepts TLS 1.0 and 1.1;
+        # Dovecot's own minimum is TLS 1.2
+        *{("tls.protocol.legacy_refused", port) for port in postfix_ports},
+        # the certificate's name disagrees with banner, EHLO and PTR (all NAME): judged once
+        # per address, on the MX port
+        ("names.consistency", smtp),
+    }
+    assert found == expected, (sorted(found, key=str), sorted(expected, key=str))
+    assert done.returncode == 1  # failures, and nothing that could not be checked
+    # both address families were judged
+    assert {r["ip"] for r in report["results"] if r["id"] == "port.mode"} == {IP, IP6}
