@@ -30,6 +30,9 @@ SIEVE_MARK = "postwright-injected"
 INJECTED = {"smtp": "NOOP", "imap": f"{dialects.TAG}3 NOOP", "pop3": "NOOP",
             "sieve": f'NOOP "{SIEVE_MARK}"'}
 MIN_LISTEN = 0.5  # seconds to listen inside TLS, at least; more on a slow path (4 round trips)
+MIN_EARLY = 0.2  # seconds to wait for bytes the server sends before our ClientHello
+MIN_HANDSHAKE = 1.0  # seconds the pipelined session's handshake gets, at least
+TLS_ALERT = 0x15  # the first byte of a TLS alert record
 
 
 def _answers_injected(protocol: str, line: str) -> bool:
@@ -59,22 +62,37 @@ async def injection(s: PortSession, probe: Probe) -> None:
                       f"pipelined behind it ({plain(exc)}): nothing can be injected",
                       evidence={"sent": ["STARTTLS", injected], "reply": plain(exc)})
             return
-        listen = min(s.step, max(MIN_LISTEN, 4 * (time.monotonic() - sent)))
+        round_trip = time.monotonic() - sent
+        listen = min(s.step, max(MIN_LISTEN, 4 * round_trip))
+        # A correct server now waits for our ClientHello. One that speaks first has taken the
+        # pipelined command as the start of the handshake (Dovecot 2.4 answers it with a TLS
+        # alert) or answered it in plaintext: either way nothing runs inside TLS.
+        reaction = await _spoke_first(conn, min(s.step, max(MIN_EARLY, 2 * round_trip)))
+        if reaction:
+            s.col.add(CHECK_ID, Status.PASS, f"the server read the command pipelined behind "
+                      f"STARTTLS ({injected}) before TLS and {reaction}: nothing can be injected",
+                      evidence={"sent": ["STARTTLS", injected], "go_ahead": go,
+                                "before_tls": reaction})
+            return
         try:
-            await handshake(conn, s.ep, s.step, TlsInfo(), inspecting_context())
-        except (ssl.SSLError, ConnectionError) as exc:
+            # the session's own handshake already worked: this one gets ten round trips
+            await handshake(conn, s.ep, min(s.step, max(MIN_HANDSHAKE, 10 * round_trip)),
+                            TlsInfo(), inspecting_context())
+        except (ssl.SSLError, ConnectionError, ReadTimeout) as exc:
             if probe.tls is None or probe.tls.version is None:
                 raise  # TLS fails here anyway: tls.handshake says why
             # TLS works without pipelining (the session's handshake did): this server broke
-            # off because of the pipelined command, which is safe
-            s.col.add(CHECK_ID, Status.PASS, "the server broke off the TLS handshake that had "
-                      f"a command pipelined before it ({plain(exc)}): nothing can be injected",
-                      evidence={"sent": ["STARTTLS", injected], "go_ahead": go})
+            # off, or never finished, because it read the pipelined command as part of the TLS
+            # stream (Dovecot 2.4 does), which is safe
+            s.col.add(CHECK_ID, Status.PASS, "the server did not complete the TLS handshake "
+                      f"that had a command pipelined before it ({plain(exc)}): nothing can be "
+                      "injected", evidence={"sent": ["STARTTLS", injected], "go_ahead": go})
             return
         answer = await _listen(conn, protocol, listen)
     except NETWORK_ERRORS as exc:
         s.col.add(CHECK_ID, Status.ERROR,
-                  f"could not test STARTTLS command injection: {plain(exc)}")
+                  f"could not test STARTTLS command injection: {plain(exc)}",
+                  evidence={"transcript": conn.transcript if conn else []})
         return
     finally:
         if conn:
@@ -92,6 +110,20 @@ async def injection(s: PortSession, probe: Probe) -> None:
               evidence=evidence,
               remedy="update the server software: it must discard input buffered before the "
               "TLS handshake (Postfix >= 2.8.4 / 2.7.3, current Dovecot, Exim and Sendmail do)")
+
+
+async def _spoke_first(conn: Conn, wait: float) -> str | None:
+    """How the server reacted before our ClientHello, or None when it waited for it."""
+    try:
+        early = await conn.unasked(wait)
+    except ConnectionClosed:
+        return "hung up before our handshake began"
+    if not early:
+        return None
+    if early[0] == TLS_ALERT:
+        return "broke off with a TLS alert before our handshake began"
+    line = early.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")[:80]
+    return f"answered it in plaintext ({line!r})"
 
 
 async def _listen(conn: Conn, protocol: str, seconds: float) -> str | None:

@@ -77,6 +77,19 @@ class Conn:
         except asyncio.IncompleteReadError:
             raise ConnectionClosed("the server closed the connection") from None
 
+    async def unasked(self, wait: float) -> bytes:
+        """What the peer sends within `wait` seconds without being asked (b"" for nothing),
+        bytes it already sent first. Raises ConnectionClosed when it hangs up instead."""
+        try:
+            async with asyncio.timeout(wait):
+                data = await self.reader.read(MAX_LINE)
+        except TimeoutError:
+            return b""
+        if not data:
+            raise ConnectionClosed("the server closed the connection")
+        self._note("<", repr(data[:80]))
+        return data
+
     async def send(self, line: str, *, secret: bool = False) -> None:
         self._note(">", line.split(" ", 1)[0] + " <redacted>" if secret else line)
         await self.send_raw(line.encode("utf-8") + b"\r\n")
