@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -177,3 +178,12 @@ def serve_zone(loop: Loop) -> Iterator[Callable[[Zone | DnsConfig], str]]:
     yield start
     for handle in handles:
         loop.loop.call_soon_threadsafe(handle.close)
+
+
+@pytest.fixture
+def sockets() -> Iterator[list[socket.socket]]:
+    """Sockets a test opens; closed after it."""
+    opened: list[socket.socket] = []
+    yield opened
+    for sock in opened:
+        sock.close()

@@ -8,7 +8,6 @@ import json
 import re
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -186,14 +185,6 @@ def _dropping(sockets: list[socket.socket]) -> int:
     with pytest.raises(TimeoutError):
         probe.connect(("127.0.0.1", port))
     return port
-
-
-@pytest.fixture
-def sockets() -> Iterator[list[socket.socket]]:
-    opened: list[socket.socket] = []
-    yield opened
-    for sock in opened:
-        sock.close()
 
 
 def test_dropped_optional_ports_cost_little(good, pki, sockets) -> None:

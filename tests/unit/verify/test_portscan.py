@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -33,14 +32,6 @@ def _bound(host: str = "127.0.0.1") -> socket.socket:
 def _port(sock: socket.socket) -> int:
     port: int = sock.getsockname()[1]
     return port
-
-
-@pytest.fixture
-def sockets() -> Iterator[list[socket.socket]]:
-    opened: list[socket.socket] = []
-    yield opened
-    for sock in opened:
-        sock.close()
 
 
 def _silent(sockets: list[socket.socket]) -> int:
