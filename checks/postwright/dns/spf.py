@@ -9,98 +9,38 @@ still exceed the limit through its includes (`postwright verify` checks the live
 
 from __future__ import annotations
 
-import ipaddress
-import re
-
 from postwright.dns import names
 from postwright.errors import UsageError
-
-MAX_LOOKUPS = 10
-LOOKUP_TERMS = frozenset({"include", "a", "mx", "ptr", "exists", "redirect"})
-_MECHANISMS = frozenset({"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"})
-_MODIFIERS = frozenset({"redirect", "exp"})
-_NEEDS_DOMAIN = frozenset({"include", "exists", "redirect", "exp"})
-_TERM = re.compile(r"^(?P<qual>[-+~?]?)(?P<name>[a-zA-Z][a-zA-Z0-9_.-]*)(?P<rest>.*)$")
+from postwright.records import spf as grammar
+from postwright.records.spf import LOOKUP_TERMS as LOOKUP_TERMS
+from postwright.records.spf import MAX_LOOKUPS, MODIFIERS
 
 
 def _bad(record: str, why: str) -> UsageError:
     return UsageError(f"dns_spf: {record!r} is not a valid SPF record: {why}")
 
 
-def _domain_spec(record: str, term: str, spec: str) -> None:
-    if "%" in spec:  # macros (RFC 7208 7) are expanded by the receiver: check characters only
-        if not re.fullmatch(r"[\x21-\x7e]+", spec):
-            raise _bad(record, f"bad domain-spec in {term!r}")
-        return
-    try:
-        names.domain("dns_spf", spec, underscore=True)
-    except UsageError:
-        raise _bad(record, f"bad domain in {term!r}") from None
-
-
-def _a_or_mx(record: str, term: str, rest: str) -> None:
-    """`a`/`mx` [ ":" domain-spec ] [ "/" ip4-cidr ] [ "//" ip6-cidr ]."""
-    match = re.fullmatch(r"(?::(?P<spec>[^/]+))?(?:/(?P<v4>\d+))?(?://(?P<v6>\d+))?", rest)
-    if not match:
-        raise _bad(record, f"cannot parse term {term!r}")
-    if match["spec"]:
-        _domain_spec(record, term, match["spec"])
-    if match["v4"] and int(match["v4"]) > 32:
-        raise _bad(record, f"bad IPv4 prefix length in {term!r}")
-    if match["v6"] and int(match["v6"]) > 128:
-        raise _bad(record, f"bad IPv6 prefix length in {term!r}")
-
-
-def _ip(record: str, term: str, rest: str, version: int) -> None:
-    if not rest.startswith(":"):
-        raise _bad(record, f"{term!r} needs an address")
-    try:
-        net = ipaddress.ip_network(rest[1:], strict=False)
-    except ValueError:
-        raise _bad(record, f"bad network in {term!r}") from None
-    if net.version != version:
-        raise _bad(record, f"{term!r} holds an IPv{net.version} network")
-
-
 def lookup_terms(record: str) -> int:
-    """Validate `record` and return how many DNS-lookup terms it holds (not recursive)."""
-    parts = record.split(" ")
-    if not parts or parts[0].lower() != "v=spf1":
-        raise _bad(record, "it must start with 'v=spf1'")
+    """Validate `record` and return how many DNS-lookup terms it holds (not recursive).
+
+    The grammar is postwright.records.spf; on top of it we publish only the modifiers we
+    know, and literal domains must be valid names (macros are expanded by the receiver).
+    """
     lookups = 0
-    seen_modifiers: set[str] = set()
-    for term in (p for p in parts[1:] if p):
-        match = _TERM.match(term)
-        if not match:
-            raise _bad(record, f"cannot parse term {term!r}")
-        qual, name, rest = match["qual"], match["name"].lower(), match["rest"]
-        if rest.startswith("="):
-            if qual or name not in _MODIFIERS:
-                raise _bad(record, f"unknown modifier {term!r} (known: redirect=, exp=)")
-            if name in seen_modifiers:
-                raise _bad(record, f"modifier {name}= given twice")
-            seen_modifiers.add(name)
-            _domain_spec(record, term, rest[1:])
-        elif name not in _MECHANISMS:
-            raise _bad(record, f"unknown mechanism {term!r}")
-        elif name == "all":
-            if rest:
-                raise _bad(record, f"unknown term {term!r}")
-        elif name in ("a", "mx"):
-            _a_or_mx(record, term, rest)
-        elif name in ("ip4", "ip6"):
-            _ip(record, term, rest, int(name[2]))
-        elif name == "ptr":
-            if rest and not rest.startswith(":"):
-                raise _bad(record, f"unknown term {term!r}")
-            if rest:
-                _domain_spec(record, term, rest[1:])
-        else:  # include, exists
-            if not rest.startswith(":") or len(rest) == 1:
-                raise _bad(record, f"{term!r} needs ':domain'")
-            _domain_spec(record, term, rest[1:])
-        if name in LOOKUP_TERMS:
-            lookups += 1
+    try:
+        for term in grammar.terms(record):
+            if term.modifier and term.name not in MODIFIERS:
+                raise _bad(record, f"unknown modifier {term.text!r} (known: redirect=, exp=)")
+            spec = term.domain_spec
+            if spec is not None and "%" not in spec:
+                try:
+                    names.domain("dns_spf", spec, underscore=True)
+                except UsageError:
+                    raise _bad(record, f"bad domain in {term.text!r}") from None
+            if term.counts_lookup:
+                lookups += 1
+    except grammar.SpfSyntaxError as exc:
+        raise _bad(record, str(exc)) from None
     return lookups
 
 

@@ -1,7 +1,9 @@
 """SPF check_host() (RFC 7208) on our own resolver, so it runs against any DNS server.
 
 Implemented: ip4, ip6, a, mx, include, exists, ptr, all, redirect; macros in domain-specs;
-the 10-lookup and 2-void-lookup limits. exp= is parsed but its text not fetched.
+the 10-lookup and 2-void-lookup limits. exp= is parsed but its text not fetched. Records are
+read with the grammar `postwright dns` publishes with (postwright.records.spf); a record
+that breaks it anywhere is a permerror (RFC 7208 4.6), whatever term would have matched.
 """
 
 from __future__ import annotations
@@ -10,14 +12,12 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from postwright.records import spf as grammar
+from postwright.records.spf import MAX_LOOKUPS
+from postwright.records.spf import MECHANISMS as MECHANISMS
 from postwright.verify.resolver import Lookup, Resolver, txt_strings
 
-MAX_LOOKUPS = 10
 MAX_VOID = 2
-MECHANISMS = frozenset({"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"})
-_TERM = re.compile(r"^([-+~?]?)([a-z0-9][a-z0-9_.-]*)(.*)$", re.IGNORECASE)
-_RESULT_OF = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral", "": "pass"}
-_MACRO = re.compile(r"%\{([slodiphcrtv])(\d*)(r?)([.\-+,/_=]*)\}", re.IGNORECASE)
 
 IpAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -85,21 +85,18 @@ class Evaluator:
         if len(records) > 1:
             raise PermError(f"{domain} publishes {len(records)} SPF records")
         st.records[domain] = records[0]
+        try:
+            terms = grammar.parse(records[0])
+        except grammar.SpfSyntaxError as exc:
+            raise PermError(str(exc)) from None
         redirect = None
-        for term in records[0].split()[1:]:
-            name, _, value = term.partition("=")
-            if "=" in term and ":" not in name and "/" not in name:
-                if name.lower() == "redirect":
-                    redirect = value
+        for term in terms:
+            if term.modifier:  # exp= is not fetched; unknown modifiers are ignored
+                if term.name == "redirect":
+                    redirect = term.domain_spec
                 continue
-            match = _TERM.match(term)
-            if not match:
-                raise PermError(f"bad term {term!r}")
-            qual, mech, rest = match.group(1), match.group(2).lower(), match.group(3)
-            if mech not in MECHANISMS:
-                raise PermError(f"unknown mechanism {term!r}")
-            if await self._matches(mech, rest, domain, st, depth):
-                return _RESULT_OF[qual], term
+            if await self._matches(term, domain, st, depth):
+                return term.result, term.text
         if redirect is not None:
             self._count(st)
             target = self._expand(redirect, domain, st)
@@ -122,25 +119,6 @@ class Evaluator:
             if st.void > MAX_VOID:
                 raise PermError(f"more than {MAX_VOID} void lookups (RFC 7208 4.6.4)")
 
-    def _split(self, rest: str, domain: str, st: _State) -> tuple[str, int, int]:
-        spec, cidr4, cidr6 = rest, 32, 128
-        cidr = re.search(r"(/\d+)?(//\d+)?$", spec)
-        if cidr and cidr.group(0):
-            if cidr.group(1):
-                cidr4 = int(cidr.group(1)[1:])
-            if cidr.group(2):
-                cidr6 = int(cidr.group(2)[2:])
-            spec = spec[: cidr.start()]
-        if spec.startswith(":"):
-            target = self._expand(spec[1:], domain, st)
-        elif spec == "":
-            target = domain
-        else:
-            raise PermError(f"bad domain-spec {rest!r}")
-        if cidr4 > 32 or cidr6 > 128:
-            raise PermError(f"bad prefix length in {rest!r}")
-        return target, cidr4, cidr6
-
     def _in(self, ip: IpAddr, addr: str, cidr4: int, cidr6: int) -> bool:
         other = ipaddress.ip_address(addr)
         if other.version != ip.version:
@@ -153,31 +131,28 @@ class Evaluator:
         self._void(lookup, st)
         return [r.address for r in lookup.records]
 
-    async def _matches(self, mech: str, rest: str, domain: str, st: _State,
+    async def _matches(self, term: grammar.Term, domain: str, st: _State,
                        depth: int) -> bool:
+        mech = term.name
         if mech == "all":
             return True
-        if mech in ("ip4", "ip6"):
-            try:
-                net = ipaddress.ip_network(rest.lstrip(":"), strict=False)
-            except ValueError:
-                raise PermError(f"bad network {mech}{rest}") from None
-            if (net.version == 4) != (mech == "ip4"):
-                raise PermError(f"{mech} with a v{net.version} network")
+        if term.network is not None:  # ip4, ip6
+            net = term.network
             return net.version == st.ip.version and st.ip in net
         self._count(st)
+        target = domain if term.domain_spec is None else \
+            self._expand(term.domain_spec, domain, st)
         if mech == "include":
-            target = self._expand(rest.lstrip(":"), domain, st)
             result, _ = await self._check(target, st, depth + 1)
             if result == "none":
                 raise PermError(f"include:{target} has no SPF record")
             return result == "pass"
         if mech == "exists":
-            target = self._expand(rest.lstrip(":"), domain, st)
             lookup = await self.dns.query(target, "A")
             self._void(lookup, st)
             return bool(lookup.records)
-        target, cidr4, cidr6 = self._split(rest, domain, st)
+        cidr4 = 32 if term.cidr4 is None else term.cidr4  # a, mx: the grammar fills these in
+        cidr6 = 128 if term.cidr6 is None else term.cidr6
         if mech == "a":
             addrs = await self._addresses(target, st)
             return any(self._in(st.ip, a, cidr4, cidr6) for a in addrs)
@@ -216,7 +191,8 @@ class Evaluator:
                 parts = parts[-int(m.group(2)):]
             return ".".join(parts)
 
-        out = _MACRO.sub(one, spec).replace("%%", "%").replace("%_", " ").replace("%-", "%20")
+        out = grammar.MACRO.sub(one, spec)
+        out = out.replace("%%", "%").replace("%_", " ").replace("%-", "%20")
         if "%" in out:
             raise PermError(f"bad macro in {spec!r}")
         return out.rstrip(".")
