@@ -75,6 +75,10 @@ def test_verify_names_each_classic_mistake_and_nothing_else(stock_host: str) -> 
         # the certificate's name disagrees with banner, EHLO and PTR (all NAME): judged once
         # per address, on the MX port
         ("names.consistency", smtp),
+        # Postfix < 3.9 answers commands pipelined before its EHLO reply
+        # (smtpd_forbid_unauth_pipelining defaults to no there): a warning on Debian 12 only.
+        # smtp.smuggling is skipped: no --user, nobody to send the probe messages to.
+        *({("smtp.pipelining", smtp)} if stock_host == "bookworm" else set()),
     }
     assert found == expected, (sorted(found, key=str), sorted(expected, key=str))
     assert done.returncode == 1  # failures, and nothing that could not be checked

@@ -78,6 +78,10 @@ def register(sub: Any) -> None:
                         help="per-reply and TCP connect timeout in seconds (default 5; "
                         "optional services that are off get 1 s to connect)")
     verify.add_argument("--user", help="test mailbox (user or user@domain) for the round trip")
+    verify.add_argument("--smuggle-rcpt", metavar="ADDRESS", help="recipient of the SMTP "
+                        "smuggling test (smtp.smuggling) on port 25: it gets one probe message "
+                        "per end-of-data variant (default: the --user address, whose copies "
+                        "the round trip deletes; without either the test is skipped)")
     verify.add_argument("--password-file", help="file whose first line is the password "
                         "(else $POSTWRIGHT_PASSWORD, else a prompt)")
     verify.add_argument("--receive-wait", type=float, default=10.0,
@@ -210,12 +214,15 @@ def _verify(args: argparse.Namespace) -> int:
         password = read_password(args.password_file)
     elif args.password_file:
         raise UsageError("--password-file without --user")
+    if args.smuggle_rcpt is not None and "@" not in args.smuggle_rcpt.strip("@"):
+        raise UsageError(f"--smuggle-rcpt wants a mail address, got {args.smuggle_rcpt!r}")
     opts = VerifyOptions(
         host=args.host, domain=args.domain, servername=args.servername, ca_file=args.ca_file,
         resolver=args.resolver, ports=parse_ports(args.port), services=args.service,
         deadline=_positive(args.deadline, "--deadline"),
         step_timeout=_positive(args.timeout, "--timeout"),
         receive_wait=args.receive_wait, user=args.user, password=password,
+        smuggle_rcpt=args.smuggle_rcpt,
         dkim_selector=args.dkim_selector, ehlo_name=args.ehlo, dns=not args.no_dns,
         expect_cert=expected, dnsbl=None if args.dnsbl is None else parse_zones(args.dnsbl),
     )

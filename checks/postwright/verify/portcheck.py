@@ -4,7 +4,9 @@ This module runs the session in order and hands each stage to the family that ju
 (tlscheck, authcheck, relaycheck). Connections per address and port: the probe's greeting
 connection (its session goes on with the policy checks), a ClientHello race connection only
 when the greeting is slow or absent, one more only when the certificate fails verification,
-one for the legacy-protocol test and, on STARTTLS ports, one for the injection test.
+one for the legacy-protocol test and, on STARTTLS ports, one for the injection test. On the
+MX port: one for the pipelining test and, when a recipient is named, one per end-of-data
+variant of the smuggling test (smuggling.VARIANTS).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from postwright.contract import Service, TlsMode
-from postwright.verify import authcheck, dialects, relaycheck, tlscheck
+from postwright.verify import authcheck, dialects, pipelining, relaycheck, smuggling, tlscheck
 from postwright.verify.certcheck import ExpectedCert
 from postwright.verify.diagnosis import diagnose, expected_mode
 from postwright.verify.dialects import Greeting
@@ -20,6 +22,7 @@ from postwright.verify.explain import plain
 from postwright.verify.injection import injection
 from postwright.verify.model import Collector, Status
 from postwright.verify.probe import Endpoint, Mode, Probe, classify, upgrade
+from postwright.verify.probemail import ProbeMail
 from postwright.verify.session import NETWORK_ERRORS, PortFacts, PortSession
 from postwright.verify.tlsinfo import TlsInfo
 from postwright.verify.wire import Conn
@@ -33,12 +36,16 @@ class PortCheck(PortSession):
     async def run(self) -> PortFacts:
         self.col.expect("port.mode")
         optional_off = self.service.optional and not self.service.enabled
-        if self.service.tls is TlsMode.STARTTLS and not optional_off:
-            self.open_spares(2)  # the legacy and injection tests: greeted alongside the probe
+        spares = 2 if self.service.tls is TlsMode.STARTTLS else 0  # legacy and injection
+        spares += smuggling.connections(self) + pipelining.connections(self)
+        if not optional_off:
+            self.open_spares(spares)  # the later tests: greeted alongside the probe
         try:
             return await self._run(optional_off)
         finally:
             await self.drop_spares()
+            if self.probe_mail is not None:
+                self.probe_mail.sender_done()
 
     async def _run(self, optional_off: bool) -> PortFacts:
         probe = self.probe = await classify(self.ep, self.step, greeting=self.wait,
@@ -52,8 +59,10 @@ class PortCheck(PortSession):
         self._mode_result(probe)
         try:
             await self._session(probe)
+            later = [smuggling.smuggling(self, probe), pipelining.pipelining(self, probe)]
             if probe.mode in (Mode.STARTTLS, Mode.IMPLICIT):
-                await asyncio.gather(tlscheck.legacy(self, probe.mode), injection(self, probe))
+                later += [tlscheck.legacy(self, probe.mode), injection(self, probe)]
+            await asyncio.gather(*later)
         finally:
             if probe.conn:
                 await dialects.goodbye(probe.conn, probe.protocol or "smtp")
@@ -124,9 +133,11 @@ async def check_port(endpoint: Endpoint, service: Service, col: Collector, *,
                      step_timeout: float, sender_domain: str | None,
                      expected_cert: ExpectedCert | None = None,
                      greeting_budget: float | None = None,
-                     connect_timeout: float | None = None) -> PortFacts:
+                     connect_timeout: float | None = None,
+                     probe_mail: ProbeMail | None = None) -> PortFacts:
+    """`probe_mail`: where smtp.smuggling may send (its sender_done is called at the end)."""
     check = PortCheck(endpoint, service, col, step_timeout, sender_domain, expected_cert,
-                      greeting_budget, connect_timeout)
+                      greeting_budget, connect_timeout, probe_mail=probe_mail)
     try:
         return await check.run()
     except asyncio.CancelledError:

@@ -50,7 +50,7 @@ def _submission_starttls(service: Service) -> bool:
 @dataclass(frozen=True)
 class CheckSpec:
     id: str
-    family: str  # port | tls | auth | relay | dns | names | round-trip
+    family: str  # port | tls | auth | relay | smtp | policy | dns | names | round-trip
     spec: str  # what passing means, in one line
     scope: Scope
     applies: Applies = _every  # PORT scope: which contract services it runs on
@@ -88,6 +88,12 @@ _PORT_CHECKS = (
               "(530, RFC 3207)", Scope.PORT, _submission_starttls),
     CheckSpec("relay.open", "relay", "mail to a foreign domain without authentication is "
               "refused (no open relay)", Scope.PORT, _smtp),
+    CheckSpec("smtp.smuggling", "smtp", "a message holding a bare end-of-data variant "
+              "(<LF>.<CR><LF> and relatives) and a second transaction is refused or taken as one "
+              "message (SMTP smuggling, CVE-2023-51764); sends probe messages to --smuggle-rcpt "
+              "or --user, skipped without either", Scope.PORT, _mx),
+    CheckSpec("smtp.pipelining", "smtp", "commands sent before the EHLO reply are refused "
+              "(RFC 2920; Postfix smtpd_forbid_unauth_pipelining)", Scope.PORT, _mx),
 )
 
 _OTHER_CHECKS = (

@@ -1,5 +1,8 @@
 """send.25 / send.465 / send.587 and imap.receive: real messages, read back, then deleted.
 
+imap.receive also deletes the smtp.smuggling probe's messages when they went to the --user
+mailbox (verify/probemail.py): they carry a token of their own, never counted here.
+
 A password is only ever sent inside TLS to a server whose certificate verified (and whose
 name matched, when there is a name to match). send.25 behaves like an MTA: opportunistic
 STARTTLS without verification, no AUTH, null sender.
@@ -26,6 +29,7 @@ from postwright.verify.explain import plain
 from postwright.verify.imap import Imap, ImapError
 from postwright.verify.model import Collector, Status
 from postwright.verify.probe import Endpoint, handshake
+from postwright.verify.probemail import PROBE_HEADER, ProbeMail
 from postwright.verify.registry import send_check_id
 from postwright.verify.tlsinfo import TlsInfo, inspecting_context
 from postwright.verify.wire import Conn, ConnectionClosed, ReadTimeout
@@ -57,6 +61,7 @@ class RoundTrip:
     address: str  # the user's mail address
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     sent: list[Sent] = field(default_factory=list)
+    probes: ProbeMail | None = None  # other checks' messages to this mailbox, to delete
 
 
 def _message(rt: RoundTrip, sender: str, ip: str, port: int) -> str:
@@ -211,6 +216,7 @@ async def receive(col: Collector, ep: Endpoint, rt: RoundTrip, timeout: float,
         await imap.ok("SELECT INBOX")
         found = await _poll(imap, rt, wait)
         deleted = await imap.delete([uid for uid, _ in found.values()])
+        probes = await _delete_probes(imap, rt.probes, wait)
     except (StageError, *_ERRORS) as exc:
         why = str(exc) if isinstance(exc, StageError | ImapError) else plain(exc)
         col.add("imap.receive", Status.FAIL, f"reading back over IMAPS failed: {why}",
@@ -221,6 +227,11 @@ async def receive(col: Collector, ep: Endpoint, rt: RoundTrip, timeout: float,
     expected = {f"{s.ip} {s.port}": s for s in rt.sent}
     missing = sorted(set(expected) - set(found))
     evidence: dict[str, Any] = {"deleted_with": deleted, "messages": {}}
+    also = ""
+    if probes is not None:
+        evidence["probe_messages"] = probes
+        if probes["deleted"]:
+            also = f" (and {probes['deleted']} smtp.smuggling probe messages)"
     for via, (_, (arrived, verdict)) in found.items():
         sent = expected.get(via)
         latency = round(arrived - sent.sent_at, 3) if sent else None
@@ -233,7 +244,29 @@ async def receive(col: Collector, ep: Endpoint, rt: RoundTrip, timeout: float,
         return
     worst = max((m["latency_s"] or 0.0) for m in evidence["messages"].values())
     col.add("imap.receive", Status.PASS, f"all {len(expected)} messages read back over IMAPS "
-            f"(slowest {worst:.1f} s) and deleted", ip=ep.ip, port=ep.port, evidence=evidence)
+            f"(slowest {worst:.1f} s) and deleted{also}", ip=ep.ip, port=ep.port,
+            evidence=evidence)
+
+
+async def _delete_probes(imap: Imap, probes: ProbeMail | None,
+                         wait: float) -> dict[str, Any] | None:
+    """Delete the smuggling probe's messages: once no port check may send more, as many as
+    the server accepted, or what has arrived within `wait` (and before the run's end)."""
+    if probes is None:
+        return None
+    give_up = time.monotonic() + wait
+    if probes.settle_by is not None:
+        give_up = min(give_up, probes.settle_by)
+    settled = await probes.settled(give_up - time.monotonic())
+    uids: list[int] = []
+    while probes.accepted:
+        await imap.ok("NOOP")
+        uids = await imap.search_header(PROBE_HEADER, probes.token)
+        if len(uids) >= probes.accepted or time.monotonic() > give_up:
+            break
+        await asyncio.sleep(0.25)
+    await imap.delete(uids)
+    return {"accepted": probes.accepted, "deleted": len(uids), "all_sent": settled}
 
 
 async def _poll(imap: Imap, rt: RoundTrip,

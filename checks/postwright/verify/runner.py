@@ -19,7 +19,8 @@ from postwright.verify.model import CheckResult, Collector, Report, Status
 from postwright.verify.names import check_names
 from postwright.verify.portcheck import PortFacts, check_port
 from postwright.verify.probe import Endpoint
-from postwright.verify.registry import all_checks, send_check_id
+from postwright.verify.probemail import ProbeMail
+from postwright.verify.registry import all_checks, send_check_id, spec
 from postwright.verify.resolver import Resolver
 from postwright.verify.roundtrip import RoundTrip, receive, send_checks
 from postwright.verify.served import SMTP_PORT
@@ -41,6 +42,7 @@ class VerifyOptions:
     optional_connect_timeout: float = 1.0
     receive_wait: float = 10.0
     user: str | None = None
+    smuggle_rcpt: str | None = None  # smtp.smuggling's recipient (default: the --user address)
     password: str | None = field(default=None, repr=False)
     dkim_selector: str | None = None
     ehlo_name: str | None = None  # default: an address literal of our own address
@@ -96,6 +98,9 @@ async def verify(opts: VerifyOptions) -> Report:
     # A greeting may take until shortly before the deadline (RFC 5321 allows 5 minutes; a
     # tarpit is reported as one, rather than as "deadline", when the reserve is left).
     greeting_budget = max(opts.step_timeout, deadline - time.monotonic() - _reserve(opts))
+    probe_mail = ProbeMail(opts.smuggle_rcpt or _user_address(opts, domain),
+                           settle_by=deadline - _reserve(opts))
+    smuggles = spec("smtp.smuggling").applies
     port_facts: dict[tuple[str, int], asyncio.Task[PortFacts]] = {}
     ports = {s.name: opts.ports.get(s.name, s.port) for s in services}
     tasks: list[tuple[Collector, asyncio.Task[Any]]] = []
@@ -105,10 +110,13 @@ async def verify(opts: VerifyOptions) -> Report:
             ep = Endpoint(ip, ports[service.name], service.protocol, servername, opts.ca_file,
                           ehlo)
             col = Collector(ip, ep.port, listener=opts.progress)
+            mail = probe_mail if smuggles(service) else None
+            if mail is not None:
+                mail.expect_sender()
             task = asyncio.create_task(check_port(
                 ep, service, col, step_timeout=opts.step_timeout, sender_domain=domain,
                 expected_cert=opts.expect_cert, greeting_budget=greeting_budget,
-                connect_timeout=_connect_timeout(opts, service)))
+                connect_timeout=_connect_timeout(opts, service), probe_mail=mail))
             tasks.append((col, task))
             port_facts[(ip, service.port)] = task
     dns_col = Collector(listener=opts.progress)
@@ -126,7 +134,8 @@ async def verify(opts: VerifyOptions) -> Report:
             mx_name=servername, domain=domain, addresses=addresses, ca_file=opts.ca_file,
             dnsbl=opts.dnsbl, timeout=opts.step_timeout, https_port=opts.mta_sts_port), smtp25)
     rt_col = Collector(listener=opts.progress)
-    trip = _round_trip(opts, services, ports, addresses, servername, domain, rt_col)
+    trip = _round_trip(opts, services, ports, addresses, servername, domain, rt_col,
+                       probe_mail)
     if trip is not None:
         tasks.append((rt_col, asyncio.create_task(trip)))
 
@@ -190,7 +199,7 @@ async def _addresses(host: str, resolver: Resolver | None, col: Collector) -> li
 
 def _round_trip(opts: VerifyOptions, services: list[Service], ports: dict[str, int],
                 addresses: list[str], servername: str | None, domain: str | None,
-                col: Collector) -> Coroutine[Any, Any, None] | None:
+                col: Collector, probe_mail: ProbeMail) -> Coroutine[Any, Any, None] | None:
     contract = load_contract()
     sends = {c.id for c in all_checks() if c.id.startswith("send.")}
     send_services = [s for s in services if send_check_id(s) in sends]
@@ -202,10 +211,12 @@ def _round_trip(opts: VerifyOptions, services: list[Service], ports: dict[str, i
         return None
     if not opts.password:
         raise UsageError("--user needs a password (--password-file, POSTWRIGHT_PASSWORD)")
-    address = opts.user if "@" in opts.user else f"{opts.user}@{domain}"
-    if "@" not in opts.user and domain is None:
+    address = _user_address(opts, domain)
+    if address is None:
         raise UsageError("--user without @domain needs --domain (HOST is an IP address)")
     rt = RoundTrip(opts.user, opts.password, address)
+    if (probe_mail.recipient or "").lower() == address.lower():
+        rt.probes = probe_mail  # the smuggling probe's messages land here: delete them too
     imaps = contract.service("imaps")
 
     # the sends' greetings may be slow too; reading back usually takes a second, not the
@@ -228,6 +239,15 @@ def _round_trip(opts: VerifyOptions, services: list[Service], ports: dict[str, i
     if not addresses:
         return None
     return run()
+
+
+def _user_address(opts: VerifyOptions, domain: str | None) -> str | None:
+    """The --user mailbox's address (user@domain), or None without --user (or a domain)."""
+    if not opts.user:
+        return None
+    if "@" in opts.user:
+        return opts.user
+    return f"{opts.user}@{domain}" if domain else None
 
 
 def run_verify(opts: VerifyOptions) -> Report:

@@ -17,6 +17,7 @@ from postwright.verify.certcheck import ExpectedCert
 from postwright.verify.dialects import DialogueError, Greeting
 from postwright.verify.model import Collector
 from postwright.verify.probe import Endpoint, Mode, Probe
+from postwright.verify.probemail import ProbeMail
 from postwright.verify.registry import port_check_ids
 from postwright.verify.tlsinfo import TlsInfo
 from postwright.verify.wire import Conn, ConnectionClosed, ReadTimeout
@@ -53,6 +54,7 @@ class PortSession:
     facts: PortFacts = field(default_factory=PortFacts)
     probe: Probe | None = None
     spares: list[asyncio.Task[tuple[Conn, Greeting]]] = field(default_factory=list)
+    probe_mail: ProbeMail | None = None  # where smtp.smuggling may send (None: nowhere)
 
     @property
     def sender(self) -> str:

@@ -91,8 +91,18 @@ class Scripted:
     mail_before_tls: int = 530
     open_relay: bool = False
     drop_in_data: bool = False
+    # bare LF in DATA: "normalize" (Postfix's default: taken as a line end, but only
+    # <CR><LF>.<CR><LF> ends DATA) or "reject" (550 5.5.2 and hang up, as Postfix's `reject`)
+    bare_lf: str = "normalize"
+    # SMTP smuggling: more sequences this server takes for the end of DATA (e.g. b"\n.\r\n")
+    smuggle_ends: tuple[bytes, ...] = ()
+    hang_after_data: bool = False  # reads the message, never answers it
+    # answers commands written before its EHLO reply (else: 554 and hang up, as Postfix's
+    # smtpd_forbid_unauth_pipelining = yes)
+    lenient_pipelining: bool = False
     mailbox: Mailbox | None = None
     connections: int = 0
+    commands: list[str] = field(default_factory=list)  # every command line received
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -130,6 +140,11 @@ class Scripted:
                 return
             line = raw.decode(errors="replace").strip()
             verb = line.split(" ", 1)[0].upper()
+            self.commands.append(line)
+            if verb == "EHLO" and pending(reader) and not self.lenient_pipelining:
+                say("554 5.5.0 Error: SMTP protocol synchronization")
+                await writer.drain()
+                return
             if verb == "EHLO":
                 caps = [f"250-{self.name}", "250-PIPELINING", "250-SIZE 10240000"]
                 if self.starttls and not tls:
@@ -181,9 +196,16 @@ class Scripted:
                 if self.drop_in_data:
                     await reader.readline()
                     return
-                data = b""
-                while (chunk := await asyncio.wait_for(reader.readline(), 10)) != b".\r\n":
-                    data += chunk
+                data = await self._data(reader)
+                if data is None:
+                    return
+                if self.hang_after_data:
+                    await asyncio.sleep(10)
+                    return
+                if self.bare_lf == "reject" and re.search(rb"(?<!\r)\n", data):
+                    say("550 5.5.2 Error: bare <LF> received")
+                    await writer.drain()
+                    return
                 if self.mailbox:
                     self.mailbox.add(data)
                 say("250 2.0.0 Ok: queued")
@@ -199,6 +221,26 @@ class Scripted:
             else:
                 say("502 5.5.2 Error: command not recognized")
             await writer.drain()
+
+
+    async def _data(self, reader: asyncio.StreamReader) -> bytes | None:
+        """The message up to the first end of DATA this server knows; what follows it is put
+        back to be read as commands (which is what SMTP smuggling exploits)."""
+        buf = b"\r\n"  # the DATA command's own line end
+        ends = (b"\r\n.\r\n", *self.smuggle_ends)
+        while not (hits := [(i, len(e)) for e in ends if (i := buf.find(e)) >= 0]):
+            chunk = await asyncio.wait_for(reader.read(65536), 10)
+            if not chunk:
+                return None
+            buf += chunk
+        at, size = min(hits)
+        reader._buffer[0:0] = buf[at + size:]  # type: ignore[attr-defined]
+        return buf[2:at] + b"\r\n"
+
+
+def pending(reader: asyncio.StreamReader) -> bool:
+    """Has the client written more than the command just read (pipelining)?"""
+    return bool(reader._buffer)  # type: ignore[attr-defined]
 
 
 def discard_buffered(reader: asyncio.StreamReader) -> None:
@@ -405,13 +447,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class SyncSmtp(SMTP):
+    """aiosmtpd that hangs up on commands written before its EHLO reply, as Postfix does
+    with smtpd_forbid_unauth_pipelining = yes."""
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        if pending(self._reader):
+            await self.push("554 5.5.0 Error: SMTP protocol synchronization")
+            assert self._handler_coroutine is not None
+            self._handler_coroutine.cancel()
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super().smtp_EHLO(hostname)
+
+
+class SyncController(Controller):
+    def factory(self) -> SMTP:
+        return SyncSmtp(self.handler, **self.SMTP_kwargs)
+
+
 def good_smtp(kind: str, tls: ssl.SSLContext, mailbox: Mailbox) -> Controller:
     """A correct 25 (STARTTLS, no AUTH), 587 (STARTTLS required, AUTH) or 465 (implicit)."""
     common: dict[str, Any] = {"hostname": "127.0.0.1", "port": free_port(),
                               "server_hostname": "mail.example.test"}
     handler = RelayGuard(mailbox)
     if kind == "25":
-        ctl = Controller(MxGuard(mailbox), tls_context=tls, **common)
+        ctl = SyncController(MxGuard(mailbox), tls_context=tls, **common)
     elif kind == "587":
         ctl = Controller(handler, tls_context=tls, require_starttls=True,
                          authenticator=_authenticator, auth_require_tls=True, **common)

@@ -63,6 +63,11 @@ def test_a_correct_host_passes_everything(good, pki, tmp_path: Path, capsys) -> 
     assert all(0 <= m["latency_s"] < 5 for m in messages.values())
     assert good.imap.expunged
     assert good.imap.expunged == good.imap.deleted
+    # the smuggling probe wrote to the --user mailbox: one message per variant, all deleted
+    assert {("smtp.smuggling", p["smtp"]), ("smtp.pipelining", p["smtp"])} <= ids
+    assert receive["evidence"]["probe_messages"]["deleted"] == 4
+    assert "4 smtp.smuggling probe messages" in receive["summary"]
+    assert not [m for m in good.imap._visible().values() if b"X-Postwright-Probe" in m]
     assert PASSWORD not in text
     assert PASSWORD not in out.read_text()
     assert ET.parse(junit).getroot().find("testsuite").get("failures") == "0"  # noqa: S314
@@ -197,7 +202,8 @@ def test_certificate_problems(scripted, pki, which: str, check: str, status: Sta
     assert all(one(report, o).status is Status.PASS for o in others)
     assert one(report, "relay.open").status is Status.PASS  # the session went on after TLS
     extra = 1 if which == "selfsigned" else 0  # one more connection to read an untrusted cert
-    assert server.connections == 3 + extra  # session + legacy test + injection test
+    # session + legacy, injection and pipelining tests (no smuggling recipient)
+    assert server.connections == 4 + extra
 
 
 def test_tls_1_0_accepted(scripted, pki) -> None:
