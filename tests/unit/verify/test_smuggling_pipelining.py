@@ -6,36 +6,21 @@ does not."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
 from postwright.cli import main
-from postwright.verify import Report, Status, VerifyOptions, run_verify
+from postwright.verify import Status, VerifyOptions, run_verify
 from postwright.verify.smuggling import NOBODY, SUBJECT, VARIANTS
+from tests.unit.verify.runs import NAME, one, verify_one
 from tests.unit.verify.servers import USER, Mailbox
-
-NAME = "mail.example.test"
-
-
-def verify_mx(port: int, ca: str, **extra: Any) -> Report:
-    opts = VerifyOptions("127.0.0.1", servername=NAME, ca_file=ca, ports={"smtp": port},
-                         services=["smtp"], dns=False, deadline=8, step_timeout=2,
-                         domain="example.test", **extra)
-    return run_verify(opts)
-
-
-def one(report: Report, check: str) -> Any:
-    found = report.find(check)
-    assert len(found) == 1, (check, [r.to_dict() for r in report.results])
-    return found[0]
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_a_server_ending_data_at_a_variant_fails_naming_it(scripted, pki, variant: str) -> None:
     mailbox = Mailbox()
     port, _ = scripted(smuggle_ends=(VARIANTS[variant],), mailbox=mailbox)
-    report = verify_mx(port, pki.ca, smuggle_rcpt=USER)
+    report = verify_one("smtp", port, pki.ca, smuggle_rcpt=USER)
     result = one(report, "smtp.smuggling")
     assert result.status is Status.FAIL
     # a server fooled by <LF>.<LF> is fooled by <CR><LF>.<LF> too: it holds the same bytes
@@ -64,7 +49,7 @@ def test_a_server_ending_data_at_a_variant_fails_naming_it(scripted, pki, varian
 def test_a_normalizing_server_passes_with_one_message_per_variant(scripted, pki) -> None:
     mailbox = Mailbox()
     port, server = scripted(mailbox=mailbox)
-    report = verify_mx(port, pki.ca, smuggle_rcpt=USER)
+    report = verify_one("smtp", port, pki.ca, smuggle_rcpt=USER)
     result = one(report, "smtp.smuggling")
     assert result.status is Status.PASS, result.summary
     for variant in VARIANTS:
@@ -79,7 +64,7 @@ def test_a_normalizing_server_passes_with_one_message_per_variant(scripted, pki)
 def test_a_server_rejecting_bare_lf_passes(scripted, pki) -> None:
     mailbox = Mailbox()
     port, _ = scripted(bare_lf="reject", mailbox=mailbox)
-    report = verify_mx(port, pki.ca, smuggle_rcpt=USER)
+    report = verify_one("smtp", port, pki.ca, smuggle_rcpt=USER)
     result = one(report, "smtp.smuggling")
     assert result.status is Status.PASS, result.summary
     assert "<LF>.<CR><LF> refused (550 5.5.2 Error: bare <LF> received)" in result.summary
@@ -90,7 +75,7 @@ def test_a_server_rejecting_bare_lf_passes(scripted, pki) -> None:
 def test_without_a_recipient_nothing_is_sent(scripted, pki) -> None:
     mailbox = Mailbox()
     port, server = scripted(mailbox=mailbox)
-    report = verify_mx(port, pki.ca)
+    report = verify_one("smtp", port, pki.ca)
     result = one(report, "smtp.smuggling")
     assert result.status is Status.SKIP
     assert result.summary == NOBODY
@@ -135,7 +120,7 @@ def test_a_server_that_never_answers_the_message_is_bounded(scripted, pki) -> No
 
 def test_pipelining_enforced_passes(scripted, pki) -> None:
     port, _ = scripted()
-    result = one(verify_mx(port, pki.ca), "smtp.pipelining")
+    result = one(verify_one("smtp", port, pki.ca), "smtp.pipelining")
     assert result.status is Status.PASS
     assert "554 5.5.0 Error: SMTP protocol synchronization" in result.summary
     assert result.evidence["sent_in_one_write"][1] == "NOOP"
@@ -143,7 +128,7 @@ def test_pipelining_enforced_passes(scripted, pki) -> None:
 
 def test_lenient_pipelining_warns(scripted, pki) -> None:
     port, _ = scripted(lenient_pipelining=True)
-    report = verify_mx(port, pki.ca)
+    report = verify_one("smtp", port, pki.ca)
     result = one(report, "smtp.pipelining")
     assert result.status is Status.WARN
     assert "RFC 5321 allows" in result.summary
