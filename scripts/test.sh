@@ -5,17 +5,19 @@
 # Debian 12. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+phase() { echo "== $1 (at ${SECONDS} s)"; }
 scripts/setup.sh
 . .venv/bin/activate
 
-echo "== lint"
+phase lint
 ruff check checks tests bench
 mypy
 yamllint --strict .
 ansible-lint
 
-echo "== unit and lab tests"
+phase "unit and lab tests"
 pytest "$@"
 
-echo "== molecule: converge, idempotence, check mode, verify on the lab hosts mx1 and mx2"
+phase "molecule: converge, idempotence, check mode, verify on the lab hosts mx1 and mx2"
 molecule test
+phase done
