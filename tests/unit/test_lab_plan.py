@@ -20,7 +20,9 @@ from postwright.lab.plan import (
     DEFAULT_SUITE,
     LAB_NET4,
     LAB_NET6,
+    LAST_HOST_NUMBER,
     MAX_NAME,
+    OUTSIDE_CLIENTS,
     SUITES,
     Addresses,
     HostKind,
@@ -60,11 +62,23 @@ def test_host_numbers_give_matching_dual_stack_addresses() -> None:
         ("198.51.100.1", "2001:db8::10"),  # the controller's own address
         ("198.51.100.10", "2001:db8:1::10"),  # outside the lab's IPv6 network
         ("198.51.100.255", "2001:db8::10"),  # broadcast
+        ("198.51.100.251", "2001:db8::10"),  # an outside client of the controller
+        ("198.51.100.10", "2001:db8::254"),  # an outside client of the controller
     ],
 )
 def test_addresses_outside_the_lab_are_rejected(ipv4: str, ipv6: str) -> None:
     with pytest.raises(UsageError, match="not a usable lab address"):
         validate_addresses(Addresses(ipaddress.IPv4Address(ipv4), ipaddress.IPv6Address(ipv6)))
+
+
+def test_outside_clients_are_lab_addresses_no_host_can_take() -> None:
+    numbers = {int(str(client.ipv4).rsplit(".", 1)[1]) for client in OUTSIDE_CLIENTS}
+    assert len(numbers) == len(OUTSIDE_CLIENTS) >= 3
+    assert min(numbers) > LAST_HOST_NUMBER
+    assert max(numbers) < 255
+    for client in OUTSIDE_CLIENTS:
+        assert client.ipv4 in LAB_NET4
+        assert client.ipv6 in LAB_NET6
 
 
 def test_inventory_groups_hosts_by_kind_with_nsenter_connection() -> None:

@@ -204,6 +204,10 @@ class Machine:
             "--register=no",
             "--keep-unit",
             f"--network-namespace-path=/run/netns/{netns_name(self.name)}",
+            # As on a VPS, the host's own services manage its network namespace: nftables.service
+            # loads the firewall at boot and fail2ban adds its bans (nspawn keeps CAP_NET_ADMIN
+            # only for the networks it makes itself).
+            "--capability=CAP_NET_ADMIN",
             "--resolv-conf=off",
             "--timezone=off",
             "--link-journal=no",

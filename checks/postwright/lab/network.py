@@ -5,6 +5,8 @@ Layout:
                                                              br0  (in netns pw-lab)
     netns pw-NAME  host0 198.51.100.N 2001:db8::N ──veth── pw-NAME ┘
 
+The uplink also holds the outside clients' addresses (.251-.254, ::251-::254; see plan.py).
+
 Hosts get no default route and this module never enables forwarding, so a host reaches only the
 lab bridge: the other hosts and the controller (its apt proxy).
 """
@@ -26,6 +28,7 @@ from postwright.lab.plan import (
     LAB_NET4,
     LAB_NET6,
     LAB_NETNS,
+    OUTSIDE_CLIENTS,
     PREFIX,
     UPLINK_LAB,
     UPLINK_ROOT,
@@ -64,6 +67,7 @@ def conflicting_routes() -> list[str]:
 def lab_network_up() -> bool:
     """Create the lab bridge and the controller's uplink; return True when it was created now."""
     if netns_exists(LAB_NETNS):
+        _outside_clients_up()  # a lab network made before they existed
         return False
     conflicts = conflicting_routes()
     if conflicts:
@@ -79,6 +83,7 @@ def lab_network_up() -> bool:
             f"addr add {CONTROLLER6}/{LAB_NET6.prefixlen} dev {UPLINK_ROOT} nodad",
             f"link set {UPLINK_ROOT} up",
         )
+        _outside_clients_up()
         _ip_batch(
             "link set lo up",
             f"link add {BRIDGE} type bridge",
@@ -90,6 +95,15 @@ def lab_network_up() -> bool:
         lab_network_down()
         raise
     return True
+
+
+def _outside_clients_up() -> None:
+    """Give the uplink the outside clients' addresses too (`replace`: idempotent). A client
+    that does not bind one keeps the controller's address: the IPv4 route names it as source,
+    and the IPv6 ones are deprecated (preferred_lft 0), which source selection avoids."""
+    _ip_batch(*(f"addr replace {client.ipv4}/32 dev {UPLINK_ROOT}" for client in OUTSIDE_CLIENTS),
+              *(f"addr replace {client.ipv6}/128 dev {UPLINK_ROOT} nodad preferred_lft 0"
+                for client in OUTSIDE_CLIENTS))
 
 
 def lab_network_down() -> None:

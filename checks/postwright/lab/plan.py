@@ -24,7 +24,8 @@ CONTROLLER4 = ipaddress.IPv4Address("198.51.100.1")
 CONTROLLER6 = ipaddress.IPv6Address("2001:db8::1")
 APT_PROXY_PORT = 3142
 
-# Host numbers: .53 is the lab DNS host, mail hosts are numbered from .10 upwards.
+# Host numbers: .53 is the lab DNS host, mail hosts are numbered from .10 upwards; numbers
+# above LAST_HOST_NUMBER are the controller's outside clients (OUTSIDE_CLIENTS).
 DNS_HOST_NAME = "ns1"
 DNS_HOST_NUMBER = 53
 FIRST_MAIL_NUMBER = 10
@@ -87,7 +88,10 @@ class LabPaths:
 
     @property
     def lock(self) -> Path:
-        return self.state / "lab.lock"
+        """One lock for the whole machine, whatever the state directory: the namespaces and the
+        bridge are the machine's, and a `down` of another state directory must not sweep a
+        namespace whose host is still booting."""
+        return Path("/run/lock/postwright-lab.lock")
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,12 @@ class Addresses:
         )
 
 
+# More addresses of the controller on the uplink: clients from the outside that are not the
+# controller itself. The controller is the hosts' management address, which fail2ban never bans;
+# a test that needs a client banned, or a second client beside it, connects from one of these.
+OUTSIDE_CLIENTS = tuple(Addresses.for_number(n) for n in range(LAST_HOST_NUMBER + 1, 255))
+
+
 def validate_name(name: str) -> str:
     """Check that `name` is usable as a lab host name (a hostname label that also fits the
     interface-name limit); raise UsageError saying why not."""
@@ -124,11 +134,13 @@ def validate_addresses(addresses: Addresses) -> Addresses:
     """Explicit addresses must sit inside the lab networks and not on the controller."""
     if addresses.ipv4 not in LAB_NET4 or addresses.ipv4 in (
         CONTROLLER4,
+        *(client.ipv4 for client in OUTSIDE_CLIENTS),
         LAB_NET4.network_address,
         LAB_NET4.broadcast_address,
     ):
         raise UsageError(f"IPv4 address {addresses.ipv4} is not a usable lab address ({LAB_NET4})")
-    if addresses.ipv6 not in LAB_NET6 or addresses.ipv6 in (CONTROLLER6, LAB_NET6.network_address):
+    if addresses.ipv6 not in LAB_NET6 or addresses.ipv6 in (
+            CONTROLLER6, LAB_NET6.network_address, *(client.ipv6 for client in OUTSIDE_CLIENTS)):
         raise UsageError(f"IPv6 address {addresses.ipv6} is not a usable lab address ({LAB_NET6})")
     return addresses
 
