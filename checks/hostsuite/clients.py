@@ -18,8 +18,15 @@ from postwright.contract import Service, TlsMode
 TIMEOUT = 15.0
 
 
-def tls_socket(ip: str, port: int, name: str, context: ssl.SSLContext) -> ssl.SSLSocket:
-    raw = socket.create_connection((ip, port), TIMEOUT)
+def _bind(source: str | None) -> tuple[str, int] | None:
+    """Where a client connects from: `source` (another address of this machine, e.g. one of
+    the lab's outside clients) or wherever the route says."""
+    return None if source is None else (source, 0)
+
+
+def tls_socket(ip: str, port: int, name: str, context: ssl.SSLContext,
+               source: str | None = None) -> ssl.SSLSocket:
+    raw = socket.create_connection((ip, port), TIMEOUT, _bind(source))
     try:
         return context.wrap_socket(raw, server_hostname=name)
     except BaseException:
@@ -30,34 +37,39 @@ def tls_socket(ip: str, port: int, name: str, context: ssl.SSLContext) -> ssl.SS
 class SMTP(smtplib.SMTP):
     """Plain SMTP to an IP whose STARTTLS certificate is checked against `name`."""
 
-    def __init__(self, ip: str, port: int, name: str) -> None:
+    def __init__(self, ip: str, port: int, name: str, *, source: str | None = None) -> None:
         self.tls_name = name
-        super().__init__(ip, port, local_hostname="client.postwright.test", timeout=TIMEOUT)
+        super().__init__(ip, port, local_hostname="client.postwright.test", timeout=TIMEOUT,
+                         source_address=_bind(source))
         self._host = name  # connected to the IP; starttls() uses _host for SNI and the name check
 
 
 class SMTPS(smtplib.SMTP_SSL):
     """SMTP over implicit TLS to an IP, certificate checked against `name`."""
 
-    def __init__(self, ip: str, port: int, name: str, context: ssl.SSLContext) -> None:
+    def __init__(self, ip: str, port: int, name: str, context: ssl.SSLContext, *,
+                 source: str | None = None) -> None:
         self.tls_name = name
+        self.source = source
         super().__init__(ip, port, local_hostname="client.postwright.test", timeout=TIMEOUT,
                          context=context)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         assert self.context is not None
-        return tls_socket(host, port, self.tls_name, self.context)
+        return tls_socket(host, port, self.tls_name, self.context, self.source)
 
 
 class IMAPS(imaplib.IMAP4_SSL):
     """IMAP over implicit TLS to an IP, certificate checked against `name`."""
 
-    def __init__(self, ip: str, port: int, name: str, context: ssl.SSLContext) -> None:
+    def __init__(self, ip: str, port: int, name: str, context: ssl.SSLContext, *,
+                 source: str | None = None) -> None:
         self.tls_name = name
+        self.source = source
         super().__init__(ip, port, ssl_context=context, timeout=TIMEOUT)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
-        return tls_socket(self.host, self.port, self.tls_name, self.ssl_context)
+        return tls_socket(self.host, self.port, self.tls_name, self.ssl_context, self.source)
 
 
 def message(sender: str, recipient: str, subject: str) -> EmailMessage:

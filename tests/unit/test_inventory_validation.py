@@ -84,6 +84,9 @@ GOOD_USER = {"address": "alice@example.test", "password": "x"}
         ({"tls_mode": "acme", "tls_acme_directory": "http://acme.example/dir"},
          "tls_acme_directory as an https:// URL"),
         ({"tls_mode": "acme", "tls_acme_challenge": "dns-01"}, "for dns-01 tls_acme_dns_server"),
+        ({"fail2ban_maxretry": 0}, "fail2ban_maxretry must be a whole number of at least 1"),
+        ({"fail2ban_bantime": "1 hour"}, "are durations such as 600, 10m or 1h30m"),
+        ({"fail2ban_ignore_networks": ["office"]}, "fail2ban_ignore_networks takes IP addresses"),
     ],
 )
 def test_bad_inventory_fails_before_any_host_is_touched(
