@@ -25,7 +25,7 @@ import pytest
 from hostsuite.clients import IMAPS, SMTP, SMTPS, message
 from hostsuite.conftest import MailHost
 from postwright.contract import Service
-from postwright.lab.plan import CONTROLLER6, OUTSIDE_CLIENTS
+from postwright.lab.plan import CONTROLLER4, CONTROLLER6, OUTSIDE_CLIENTS
 
 WRONG = "not-the-password"
 SSH_PORT = 22  # the firewall's default, which the example inventory keeps
@@ -91,18 +91,19 @@ def reachable(ip: str, port: int, source: str) -> bool:
     return True
 
 
-def bans(host: Any, jail: str) -> dict[str, float]:
-    """The jail's banned addresses -> when each ban ends, on this machine's monotonic clock
+def bans(host: Any, *jails: str) -> dict[str, float]:
+    """The jails' banned addresses -> when each ban ends, on this machine's monotonic clock
     (read through the host's own clock; the calls' delay makes it err early, never late)."""
     asked = time.monotonic()
     now = dt.datetime.strptime(host.check_output("date '+%Y-%m-%d %H:%M:%S'"), "%Y-%m-%d %H:%M:%S")
-    # one line per ban: "ADDRESS \t START + BANTIME = END"
     found = {}
-    for line in host.check_output(f"fail2ban-client get {jail} banip --with-time").splitlines():
-        if "=" in line:
-            address, end = line.split()[0], line.rsplit("=", 1)[1].strip()
-            remaining = dt.datetime.strptime(end, "%Y-%m-%d %H:%M:%S") - now
-            found[address] = asked + remaining.total_seconds()
+    for jail in jails:
+        # one line per ban: "ADDRESS \t START + BANTIME = END"
+        for line in host.check_output(f"fail2ban-client get {jail} banip --with-time").splitlines():
+            if "=" in line:
+                address, end = line.split()[0], line.rsplit("=", 1)[1].strip()
+                remaining = dt.datetime.strptime(end, "%Y-%m-%d %H:%M:%S") - now
+                found[address] = asked + remaining.total_seconds()
     return found
 
 
@@ -126,7 +127,7 @@ def test_failed_logins_ban_the_client_on_every_port_until_the_ban_ends(
     ]
     # over IPv6 where the host has it: the suite's other clients use IPv4, and Postfix's AUTH
     # rate limit counts per address
-    manager = Client("postfix-sasl", "submissions", str(CONTROLLER6) if v6 else "198.51.100.1")
+    manager = Client("postfix-sasl", "submissions", str(CONTROLLER6 if v6 else CONTROLLER4))
     bystander = str(OUTSIDE_CLIENTS[3].ipv4)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -138,7 +139,7 @@ def test_failed_logins_ban_the_client_on_every_port_until_the_ban_ends(
     assert all(any(answers) for answers in refused.values()), refused
 
     def banned() -> dict[str, float]:
-        return {**bans(host, "postfix-sasl"), **bans(host, "dovecot")}
+        return bans(host, "postfix-sasl", "dovecot")
 
     wait_for(lambda: {c.source for c in attackers} <= banned().keys(), 30,
              f"not every client failing {maxretry} logins was banned: {banned()}")
