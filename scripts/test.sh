@@ -10,7 +10,7 @@ scripts/setup.sh
 . .venv/bin/activate
 
 phase lint
-ruff check checks tests bench
+ruff check checks tests bench playbooks
 mypy
 yamllint --strict .
 ansible-lint

@@ -78,7 +78,7 @@ def test_the_dovecot_filter_learns_dovecot_2_4_s_lines() -> None:
 def test_bans_are_nftables_sets_that_expire_and_grow_for_repeat_offenders() -> None:
     default = jails()["DEFAULT"]
     assert default["banaction"] == "nftables[type=multiport]"
-    assert default["bantime"] == "30s"  # the example inventory's lab setting
+    assert default["bantime"] == "60s"  # the example inventory's lab setting
     assert default["bantime.increment"] == "true"
     assert (default["maxretry"], default["findtime"], default["bantime.maxtime"]) == (
         "5", "10m", "2m")  # lab: a repeat offender's ban stays short too

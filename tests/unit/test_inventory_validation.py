@@ -19,7 +19,7 @@ PLAYBOOK = [str(Path(sys.executable).parent / "ansible-playbook"), str(REPO / "p
 @pytest.fixture(scope="module")
 def unreachable(tmp_path_factory: pytest.TempPathFactory) -> Path:
     inventory = tmp_path_factory.mktemp("inv") / "unreachable.yml"
-    nowhere = {"ansible_connection": "community.docker.nsenter", "ansible_nsenter_pid": 2**22 + 7}
+    nowhere = {"ansible_connection": "postwright_nsenter", "ansible_nsenter_pid": 2**22 + 7}
     inventory.write_text(json.dumps({"all": {"hosts": {"mx1": nowhere, "mx2": nowhere}}}))
     return inventory
 

@@ -87,7 +87,7 @@ def test_inventory_groups_hosts_by_kind_with_nsenter_connection() -> None:
         InventoryHost("ns1", HostKind.DNS, "198.51.100.53", "2001:db8::53", "bookworm", 4343),
     ])
     lab = yaml.safe_load(text)["all"]["children"]["lab"]
-    assert lab["vars"]["ansible_connection"] == "community.docker.nsenter"
+    assert lab["vars"]["ansible_connection"] == "postwright_nsenter"
     assert lab["children"]["lab_mail"]["hosts"]["mx1"]["ansible_nsenter_pid"] == 4242
     assert lab["children"]["lab_dns"]["hosts"]["ns1"]["lab_ipv6"] == "2001:db8::53"
     assert lab["children"]["lab_mail"]["hosts"]["mx1"]["lab_running_suite"] == "trixie"

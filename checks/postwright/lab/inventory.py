@@ -16,6 +16,9 @@ import yaml
 from postwright.lab.plan import CONTROLLER4, CONTROLLER6, HostKind
 
 GROUPS = {HostKind.MAIL: "lab_mail", HostKind.DNS: "lab_dns"}
+# community.docker.nsenter with pipelining: playbooks/connection_plugins (ansible.cfg names the
+# directory)
+CONNECTION = "postwright_nsenter"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def render_inventory(hosts: Iterable[InventoryHost]) -> str:
                 "lab": {
                     "children": children,
                     "vars": {
-                        "ansible_connection": "community.docker.nsenter",
+                        "ansible_connection": CONNECTION,
                         "ansible_python_interpreter": "/usr/bin/python3",
                         "lab_controller_ipv4": str(CONTROLLER4),
                         "lab_controller_ipv6": str(CONTROLLER6),
