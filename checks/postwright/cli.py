@@ -7,13 +7,14 @@ import sys
 from collections.abc import Sequence
 
 from postwright import __version__
+from postwright.audit import cli as audit_cli
 from postwright.dns import cli as dns_cli
 from postwright.errors import PostwrightError
 from postwright.lab import cli as lab_cli
 from postwright.verify import cli as verify_cli
 
 # Each concern adds its sub-command here; a module's `register` wires parser -> handler.
-COMMANDS = (lab_cli, dns_cli, verify_cli)
+COMMANDS = (lab_cli, dns_cli, verify_cli, audit_cli)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from postwright.verify.model import CheckResult, Report, Status
@@ -24,10 +24,13 @@ def group_name(result: CheckResult) -> str:
     return f"{result.ip}" if result.ip else "other"
 
 
-def _groups(report: Report) -> Iterator[tuple[str, list[CheckResult]]]:
+Grouping = Callable[[CheckResult], str]
+
+
+def _groups(report: Report, group: Grouping) -> Iterator[tuple[str, list[CheckResult]]]:
     seen: dict[str, list[CheckResult]] = {}
     for result in report.results:
-        seen.setdefault(group_name(result), []).append(result)
+        seen.setdefault(group(result), []).append(result)
     yield from seen.items()
 
 
@@ -66,15 +69,17 @@ def tally(report: Report) -> str:
     return line
 
 
-def render_text(report: Report, out: TextIO, *, colour: bool, verbose: bool = False) -> None:
+def render_text(report: Report, out: TextIO, *, colour: bool, verbose: bool = False,
+                command: str = "verify", group: Grouping = group_name) -> None:
     """One short line per passing (or skipped) check; what went wrong, why and what to do
-    for warn/fail/error; everything, evidence included, with `verbose`."""
+    for warn/fail/error; everything, evidence included, with `verbose`. `command` and
+    `group` let another command (audit) print its results the same way."""
     def paint(status: Status) -> str:
         label = f"{status.value.upper():<5}"
         return f"\x1b[{_COLOURS[status]}m{label}\x1b[0m" if colour else label
 
-    print(f"postwright verify {report.target}", file=out)
-    for name, results in _groups(report):
+    print(f"postwright {command} {report.target}", file=out)
+    for name, results in _groups(report, group):
         print(f"\n{name}", file=out)
         for r in results:
             where = f" {r.ip}" if r.port is None and r.ip else ""
@@ -116,9 +121,10 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, default=str)
 
 
-def render_junit(report: Report) -> str:
+def render_junit(report: Report, *, command: str = "verify",
+                 group: Grouping = group_name) -> str:
     suite = ET.Element("testsuite", {
-        "name": f"postwright verify {report.target}",
+        "name": f"postwright {command} {report.target}",
         "tests": str(len(report.results)),
         "failures": str(sum(r.status is Status.FAIL for r in report.results)),
         "errors": str(sum(r.status is Status.ERROR for r in report.results)),
@@ -126,7 +132,7 @@ def render_junit(report: Report) -> str:
         "time": f"{report.duration_s:.3f}",
     })
     for r in report.results:
-        case = ET.SubElement(suite, "testcase", {"classname": group_name(r), "name": r.id})
+        case = ET.SubElement(suite, "testcase", {"classname": group(r), "name": r.id})
         if r.status is Status.FAIL:
             ET.SubElement(case, "failure", {"message": r.summary}).text = r.remedy
         elif r.status is Status.ERROR:
