@@ -4,7 +4,8 @@
 # judge). Every fact is printed under "$MARK NAME"; nothing on the host is changed.
 # Secrets never leave: of a private key only its mode, owner and public-key fingerprint are
 # printed, of a password file only the scheme prefix of each hash.
-PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# TEST_PATH: only the unit tests' prelude sets it (stand-in postconf/doveconf in front)
+PATH=${TEST_PATH:+$TEST_PATH:}/usr/sbin:/usr/bin:/sbin:/bin
 export PATH LC_ALL=C
 umask 077
 section() { printf '%s %s\n' "$MARK" "$1"; }
@@ -58,20 +59,17 @@ have dovecot && dovecot --version 2>/dev/null
 section doveconf-n
 have doveconf && bounded doveconf -n 2>/dev/null
 section doveconf-effective
+# `doveconf NAME` prints `name = value` (2.4: a block for a settings group such as ssl_server);
+# a name the installed release does not know prints nothing
 if have doveconf; then
-  for name in $DOVECOT_PARAMS; do
-    value=$(doveconf -h "$name" 2>/dev/null) && printf '%s = %s\n' "$name" "$value"
-  done
-  # the key setting is hidden by doveconf: shown only when it is a file name, never a key
-  for name in ssl_key ssl_server_key_file; do
-    value=$(doveconf -P -h "$name" 2>/dev/null) || continue
-    case $value in '<'/*|/*) printf '%s = %s\n' "$name" "$value" ;; esac
-  done
+  for name in $DOVECOT_PARAMS; do bounded doveconf "$name" 2>/dev/null; done
+  # 2.3's key setting: shown only when it names a file (`<path`), never when it holds a key
+  bounded doveconf -P ssl_key 2>/dev/null | sed -n 's/^\(ssl_key = <\/.*\)/\1/p'
 fi
 section dovecot-lines
-# file:line of the settings the rules judge (names only; no value leaves but the name's)
+# file:line of the settings the rules judge (names only; values stay on the host)
 if [ -d /etc/dovecot ]; then
-  for name in $DOVECOT_PARAMS ssl_key ssl_server_key_file; do
+  for name in $DOVECOT_PARAMS ssl_cert ssl_key ssl_server_cert_file ssl_server_key_file; do
     grep -rnE "^[[:space:]]*$name[[:space:]]*=" /etc/dovecot 2>/dev/null \
       | cut -d: -f1,2 | sed "s/\$/:$name/"
   done
@@ -101,13 +99,11 @@ section files
       s/^[^ ]*\/smtpd_tls_\(ec\)\{0,1\}key_file = /key /p'
   fi
   if have doveconf; then
-    for p in ssl_cert ssl_server_cert_file; do
-      v=$(doveconf -h "$p" 2>/dev/null) && [ -n "$v" ] && echo "cert ${v#<}"
-    done
-    for p in ssl_key ssl_server_key_file; do
-      v=$(doveconf -P -h "$p" 2>/dev/null) || continue
-      case $v in '<'/*|/*) echo "key ${v#<}" ;; esac
-    done
+    # 2.3: ssl_cert = <FILE, ssl_key = <FILE; 2.4: ssl_server { cert_file = FILE key_file = FILE }
+    { doveconf ssl_cert; doveconf ssl_server; } 2>/dev/null \
+      | sed -n 's/^ssl_cert = <\{0,1\}\(\/.*\)/cert \1/p; s/^ *cert_file = \(\/.*\)/cert \1/p'
+    { doveconf -P ssl_key; doveconf ssl_server; } 2>/dev/null \
+      | sed -n 's/^ssl_key = <\(\/.*\)/key \1/p; s/^ *key_file = \(\/.*\)/key \1/p'
   fi
   if [ -f /etc/opendkim.conf ]; then
     sed -n 's/^KeyFile[[:space:]]\{1,\}/dkimkey /p' /etc/opendkim.conf

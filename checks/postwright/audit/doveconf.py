@@ -39,6 +39,8 @@ def flatten(lines: list[str]) -> dict[str, str]:
         if not sep:
             continue
         name, value = name.strip(), _unquote(value)
+        if value.startswith("# hidden"):
+            continue  # doveconf's stand-in for a secret: not a value
         if not stack:
             settings[name] = value
             continue

@@ -188,13 +188,18 @@ def _dovecot(sections: dict[str, list[str]]) -> DovecotFacts | None:
     if not version:
         return None
     settings = flatten(sections.get("doveconf-n", []))
-    settings.update(_assignments(sections.get("doveconf-effective", [])))
+    for name, value in flatten(sections.get("doveconf-effective", [])).items():
+        # 2.4 answers `doveconf ssl_server_cert_file` with an empty top level when the file
+        # is set (it lives in the ssl_server group): an empty answer never hides a value
+        if value or name not in settings:
+            settings[name] = value
     lines: dict[str, list[tuple[str, int]]] = {}
     for line in sections.get("dovecot-lines", []):
         path, _, rest = line.partition(":")
         number, _, name = rest.partition(":")
-        if number.isdigit():
-            lines.setdefault(name.strip(), []).append((path, int(number)))
+        places = lines.setdefault(name.strip(), [])
+        if number.isdigit() and (path, int(number)) not in places:
+            places.append((path, int(number)))
     return DovecotFacts(version_tuple(version), settings, lines)
 
 

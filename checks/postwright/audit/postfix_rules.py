@@ -9,7 +9,13 @@ from collections.abc import Iterator
 
 from postwright.audit.facts import MasterService, PostfixFacts
 from postwright.audit.judge import Judge
-from postwright.audit.syntax import Fix, postfix_main, postfix_service, postfix_tls_floor
+from postwright.audit.syntax import (
+    POSTFIX_RELOAD,
+    Fix,
+    postfix_main,
+    postfix_service,
+    postfix_tls_floor,
+)
 from postwright.contract import AuthRule, Service, TlsMode
 from postwright.verify.model import Status
 
@@ -88,15 +94,29 @@ def auth_on_mx(judge: Judge) -> None:
     for service, smtpd, pf in listeners(judge, rule):
         if service.auth is not AuthRule.NEVER:
             continue
-        value, _ = pf.service_value(smtpd, "smtpd_sasl_auth_enable")
+        value, overridden = pf.service_value(smtpd, "smtpd_sasl_auth_enable")
         if not yes(value):
             judge.ok(rule, f"{smtpd.key} offers no AUTH", port=service.port)
             continue
-        # the override on the MX service alone: the submission services keep theirs
         judge.finding(rule, f"port {service.port} ({smtpd.key}) offers AUTH: the MX port is a "
                       "target for password guessing and must never log users in",
+                      _sasl_off(pf, smtpd, judge) if not overridden else
                       postfix_service(pf, smtpd, "smtpd_sasl_auth_enable", "no"),
                       port=service.port)
+
+
+def _sasl_off(pf: PostfixFacts, mx: MasterService, judge: Judge) -> Fix:
+    """SASL inherited from main.cf: off there, on again only where the contract wants AUTH
+    (our baseline), so that no other smtpd inherits it."""
+    fix = postfix_main(pf, "smtpd_sasl_auth_enable", "no")
+    commands = [fix.change.removesuffix(f" && {POSTFIX_RELOAD}")]
+    for service in judge.contract.enabled_services():
+        smtpd = pf.listener(service.port) if service.auth is AuthRule.REQUIRED else None
+        if smtpd is not None and not yes(smtpd.options.get("smtpd_sasl_auth_enable")):
+            commands.append(postfix_service(pf, smtpd, "smtpd_sasl_auth_enable", "yes")
+                            .change.removesuffix(f" && {POSTFIX_RELOAD}"))
+    return Fix(fix.file, f"{fix.setting} (inherited by {mx.key})",
+               " && ".join([*commands, POSTFIX_RELOAD]), fix.line)
 
 
 def auth_on_submission(judge: Judge) -> None:

@@ -27,7 +27,7 @@ class RuleSpec:
 
 
 _TLS_FILES = ("smtpd_tls_cert_file", "smtpd_tls_key_file", "myhostname")
-_DOVECOT_FILES = ("ssl_cert", "ssl_server_cert_file")
+_DOVECOT_FILES = ("ssl_cert", "ssl_server")  # 2.4 prints its TLS files as the ssl_server group
 
 RULES = (
     RuleSpec("audit.postfix.wrappermode", "postfix", "implicit-TLS SMTP ports (contract "

@@ -8,13 +8,19 @@ named with the setting name of the installed release (2.3 and 2.4 renamed severa
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from postwright.audit.facts import DovecotFacts, MasterService, PostfixFacts
 
 POSTFIX_RELOAD = "postfix reload"
+
+
+def quote(text: str) -> str:
+    """Single quotes always (shlex leaves plain words bare): the command reads the same way
+    whatever the value, and a copy-paste into any shell keeps it one argument."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
 DOVECOT_RELOAD = "systemctl reload dovecot"
 
 
@@ -44,7 +50,7 @@ def postfix_main(pf: PostfixFacts, name: str, want: str) -> Fix:
     current = pf.explicit.get(name)
     setting = f"{name} = {current}" if current is not None else \
         f"{name} (not set: default {pf.param(name) or 'empty'})"
-    command = f"postconf -e {shlex.quote(f'{name} = {want}')} && {POSTFIX_RELOAD}"
+    command = f"postconf -e {quote(f'{name} = {want}')} && {POSTFIX_RELOAD}"
     return Fix(pf.main_cf, setting, command, pf.main_lines.get(name))
 
 
@@ -53,7 +59,7 @@ def postfix_service(pf: PostfixFacts, service: MasterService, name: str, want: s
     current = service.options.get(name)
     setting = f"{service.key} -o {name}={current}" if current is not None else \
         f"{service.key} has no -o {name}"
-    command = f"postconf -P {shlex.quote(f'{service.key}/{name}={want}')} && {POSTFIX_RELOAD}"
+    command = f"postconf -P {quote(f'{service.key}/{name}={want}')} && {POSTFIX_RELOAD}"
     return Fix(pf.master_cf, setting, command, service.line)
 
 
