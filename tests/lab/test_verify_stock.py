@@ -15,24 +15,16 @@ from collections.abc import Iterator
 import pytest
 
 from postwright.contract import load_contract
-from postwright.lab.network import routed_via_lab
-from tests.conftest import REPO, postwright
+from tests.conftest import postwright
 from tests.lab.playbook import on_host
+from tests.lab.stock import IP, IP6, LAB_DNS, NAME, boot_stock_host
 
 pytestmark = pytest.mark.lab
-IP, IP6, NAME = "198.51.100.10", "2001:db8::10", "mail.example.test"
-LAB_DNS = "198.51.100.53"
-TSIG_KEY = "/var/lib/postwright/lab/tsig.key"
 CA = "/root/.local/share/postwright/lab-ca/ca.crt"  # not the snakeoil's issuer: nobody's is
 PORTS = {name: s.port for name, s in load_contract().services.items()}
 
-STOCK = " && ".join([
-    "echo 'postfix postfix/main_mailer_type select Internet Site' | debconf-set-selections",
-    f"echo 'postfix postfix/mailname string {NAME}' | debconf-set-selections",
-    "apt-get update -q >/dev/null",
-    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix dovecot-imapd >/dev/null",
-    # the hand edits: the host's name, and the two submission services by their lines alone
-    f"postconf -e myhostname={NAME}",
+# the hand edits: the two submission services by their lines alone
+HAND_EDITS = " && ".join([
     "postconf -M submission/inet='submission inet n - y - - smtpd'",
     "postconf -M submissions/inet='submissions inet n - y - - smtpd'",
     "systemctl restart postfix dovecot",
@@ -41,13 +33,8 @@ STOCK = " && ".join([
 
 @pytest.fixture(scope="module", params=["bookworm", "trixie"])
 def stock_host(request: pytest.FixtureRequest, clean_lab: None) -> Iterator[str]:
-    postwright("lab", "up", "mx1", "--ipv4", IP, "--ipv6", IP6, "--suite", request.param,
-               "--dns-zone", "example.test")
-    for ip in (IP, IP6, LAB_DNS):
-        assert routed_via_lab(ip), ip
-    on_host("mx1", STOCK)
-    postwright("dns", "push", "-i", str(REPO / "inventories/example"), "--host", "mx1",
-               "--server", LAB_DNS, "--tsig-key-file", TSIG_KEY)
+    boot_stock_host(request.param)
+    on_host("mx1", HAND_EDITS)
     yield request.param
     postwright("lab", "down")
 

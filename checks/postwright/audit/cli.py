@@ -62,7 +62,9 @@ def register(sub: Any) -> None:
     audit.add_argument("--ssh-port", type=int, help="SSH port (default: ssh's own choice)")
     audit.add_argument("--ansible-inventory", metavar="FILE", help="reach the host through "
                        "this Ansible inventory (with --ansible-host)")
-    audit.add_argument("--ansible-host", metavar="NAME", help="the inventory host to audit")
+    audit.add_argument("--ansible-host", metavar="NAME", help="the inventory host to audit "
+                       "(its connection and become settings apply: ansible_become=true for a "
+                       "non-root login)")
     audit.add_argument("--local", action="store_true", help="audit this machine")
     audit.add_argument("--deadline", type=float, default=60.0,
                        help="give up reading the host after this many seconds (default 60)")

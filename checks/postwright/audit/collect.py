@@ -13,8 +13,10 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,13 @@ from postwright.verify.model import EXIT_ERROR
 
 SCRIPT = Path(__file__).with_name("collect.sh")
 REPO = Path(__file__).resolve().parents[3]
+
+
+def _ansible() -> str:
+    """The ansible of the environment postwright runs in (a virtualenv's bin need not be on
+    PATH), else the one on PATH."""
+    beside = Path(sys.executable).parent / "ansible"
+    return str(beside) if beside.exists() else shutil.which("ansible") or "ansible"
 
 
 class CollectError(PostwrightError):
@@ -121,8 +130,10 @@ def collect(transport: Transport, deadline: float) -> tuple[str, str]:
     with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as handle:
         handle.write(job.text)
     try:
-        argv = ["ansible", str(transport.ansible_host), "-i", str(transport.ansible_inventory),
-                "--become", "-m", "ansible.builtin.script", "-a",
+        # privilege comes from the inventory (ansible_become for a non-root login), as in the
+        # admin's playbooks: forcing --become would break hosts reached as root without sudo
+        argv = [_ansible(), str(transport.ansible_host), "-i", str(transport.ansible_inventory),
+                "-m", "ansible.builtin.script", "-a",
                 f"{handle.name} executable=/bin/sh"]
         # the json callback: one document holding the script's stdout, whatever ansible.cfg
         # says about ad-hoc output

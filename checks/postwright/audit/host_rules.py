@@ -107,7 +107,11 @@ def resolver(judge: Judge) -> None:
         except ValueError:
             continue
     if not judge.facts.resolvers:
-        judge.cannot(rule, "no nameserver in /etc/resolv.conf")
+        judge.finding(rule, "/etc/resolv.conf names no nameserver: the C library falls back "
+                      "to 127.0.0.1, which answers only if a resolver runs there",
+                      Fix("/etc/resolv.conf", "no nameserver line",
+                          "add `nameserver 127.0.0.1` with a local validating resolver "
+                          "(unbound) running"), status=Status.WARN)
     elif public:
         judge.finding(rule, f"/etc/resolv.conf uses the public resolver {', '.join(public)}: "
                       "DNS blocklists refuse it", Fix("/etc/resolv.conf", f"nameserver "

@@ -143,7 +143,7 @@ def tls_auth_only(judge: Judge) -> None:
         judge.skip(rule, "Postfix is not installed")
         return
     if yes(pf.param("smtpd_tls_auth_only")):
-        judge.ok(rule, "main.cf: smtpd_tls_auth_only = yes")
+        judge.ok(rule, "smtpd_tls_auth_only = yes in main.cf")
     else:
         judge.finding(rule, "main.cf lets every smtpd with SASL offer AUTH before STARTTLS "
                       "(smtpd_tls_auth_only is not yes): passwords may cross the network in "

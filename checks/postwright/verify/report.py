@@ -78,6 +78,7 @@ def render_text(report: Report, out: TextIO, *, colour: bool, verbose: bool = Fa
         label = f"{status.value.upper():<5}"
         return f"\x1b[{_COLOURS[status]}m{label}\x1b[0m" if colour else label
 
+    width = max([28, *(len(r.id) + 1 for r in report.results)])
     print(f"postwright {command} {report.target}", file=out)
     for name, results in _groups(report, group):
         print(f"\n{name}", file=out)
@@ -85,7 +86,7 @@ def render_text(report: Report, out: TextIO, *, colour: bool, verbose: bool = Fa
             where = f" {r.ip}" if r.port is None and r.ip else ""
             quiet = r.status in (Status.PASS, Status.INFO, Status.SKIP) and not verbose
             text = short(r.summary) if quiet else r.summary
-            print(f"  {paint(r.status)} {r.id:<28}{where} {text}", file=out)
+            print(f"  {paint(r.status)} {r.id:<{width}}{where} {text}", file=out)
             if r.id == "imap.receive":
                 for line in verdict_lines(r):
                     print(f"        {line}", file=out)

@@ -200,6 +200,11 @@ def public_resolver(host: Host) -> set[Finding]:
     return {("audit.host.resolver", "/etc/resolv.conf", "nameserver 8.8.8.8")}
 
 
+def no_resolver(host: Host) -> set[Finding]:
+    host.resolvers = ()
+    return {("audit.host.resolver", "/etc/resolv.conf", "no nameserver line")}
+
+
 MISTAKES: dict[str, tuple[Callable[[Host], set[Finding]], str]] = {
     # name: (apply it, a piece of the change audit must propose)
     "465 without wrapper mode": (no_wrappermode,
@@ -220,6 +225,7 @@ MISTAKES: dict[str, tuple[Callable[[Host], set[Finding]], str]] = {
     "relay restrictions that permit": (relay_permit, "reject_unauth_destination"),
     "weak password hashes": (weak_hashes, "doveadm pw -s SHA512-CRYPT"),
     "public resolver": (public_resolver, "127.0.0.1"),
+    "no resolver": (no_resolver, "nameserver 127.0.0.1"),
 }
 
 
