@@ -205,6 +205,37 @@ def no_resolver(host: Host) -> set[Finding]:
     return {("audit.host.resolver", "/etc/resolv.conf", "no nameserver line")}
 
 
+def no_sasl_on_587(host: Host) -> set[Finding]:
+    host.master = _without(host.master, "smtpd_sasl_auth_enable=yes", "submission")
+    return {("audit.postfix.auth_on_submission", MASTER,
+             "submission/inet has no -o smtpd_sasl_auth_enable")}
+
+
+def key_of_another_cert(host: Host) -> set[Finding]:
+    host.keys[GOOD_KEY].pubkey = "99" * 32  # a new key written, the old certificate kept
+    return {("audit.tls.key_matches_cert", MAIN, f"smtpd_tls_cert_file = {GOOD_CERT}"),
+            ("audit.tls.key_matches_cert", SSL_CONF,
+             f"ssl_cert = <{GOOD_CERT}" if host.dialect == "2.3"
+             else f"ssl_server_cert_file = {GOOD_CERT}")}
+
+
+def expired(host: Host) -> set[Finding]:
+    host.certs[GOOD_CERT].not_after = "Jan  1 00:00:00 2020 GMT"
+    return {("audit.tls.expiry", GOOD_CERT, "notAfter")}
+
+
+def firewall_drops_465(host: Host) -> set[Finding]:
+    host.firewall = ("type filter hook input priority filter; policy drop;",
+                     'tcp dport { 22, 25, 587 } accept comment "mail"',
+                     'tcp dport 993 accept comment "imaps"')
+    return {("audit.firewall.contract_ports", "/etc/nftables.conf", "input chain")}
+
+
+def no_mailname(host: Host) -> set[Finding]:
+    host.mailname = ""
+    return {("audit.host.mailname", "/etc/mailname", "''")}
+
+
 MISTAKES: dict[str, tuple[Callable[[Host], set[Finding]], str]] = {
     # name: (apply it, a piece of the change audit must propose)
     "465 without wrapper mode": (no_wrappermode,
@@ -226,6 +257,12 @@ MISTAKES: dict[str, tuple[Callable[[Host], set[Finding]], str]] = {
     "weak password hashes": (weak_hashes, "doveadm pw -s SHA512-CRYPT"),
     "public resolver": (public_resolver, "127.0.0.1"),
     "no resolver": (no_resolver, "nameserver 127.0.0.1"),
+    "no AUTH on 587": (no_sasl_on_587,
+                       "postconf -P 'submission/inet/smtpd_sasl_auth_enable=yes'"),
+    "key of another certificate": (key_of_another_cert, "/path/to/fullchain.pem"),
+    "expired certificate": (expired, "certbot renew"),
+    "firewall drops 465": (firewall_drops_465, "tcp dport 465 accept"),
+    "no /etc/mailname": (no_mailname, "echo mail.example.test > /etc/mailname"),
 }
 
 
