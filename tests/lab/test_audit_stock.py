@@ -180,7 +180,10 @@ def test_a_renewed_certificate_not_reloaded(stock_host: tuple[str, Path]) -> Non
 
 @pytest.fixture(scope="module")
 def provisioned(clean_lab: None) -> Iterator[None]:
-    postwright("lab", "up", "mx1", "--ipv4", IP, "--ipv6", IP6)
+    # the stock hosts' module fixture may still be up (pytest ends it with the module)
+    postwright("lab", "down")
+    postwright("lab", "up", "mx1", "--ipv4", IP, "--ipv6", IP6, "--suite",
+               playbook.EXAMPLE_HOSTS["mx1"].get("lab_suite", "bookworm"))
     assert routed_via_lab(IP)
     playbook.converge(limit="mx1")
     yield
