@@ -41,6 +41,13 @@ def _fix(pf: PostfixFacts, service: MasterService, name: str, want: str,
     return postfix_main(pf, name, want)
 
 
+def _installed(judge: Judge, rule: str) -> PostfixFacts | None:
+    """The host's Postfix facts, or None after recording the rule as skipped."""
+    if judge.facts.postfix is None:
+        judge.skip(rule, "Postfix is not installed")
+    return judge.facts.postfix
+
+
 def listeners(judge: Judge, rule: str) -> Iterator[Listener]:
     """(contract service, the smtpd serving its port, facts) for each enabled SMTP service
     of the contract; a skip for each one without Postfix or without a listener."""
@@ -138,9 +145,8 @@ def tls_auth_only(judge: Judge) -> None:
     """main.cf says yes (our baseline), and no smtpd with SASL and without TLS from the first
     byte takes it back with an -o override."""
     rule = "audit.postfix.tls_auth_only"
-    pf = judge.facts.postfix
+    pf = _installed(judge, rule)
     if pf is None:
-        judge.skip(rule, "Postfix is not installed")
         return
     if yes(pf.param("smtpd_tls_auth_only")):
         judge.ok(rule, "smtpd_tls_auth_only = yes in main.cf")
@@ -184,9 +190,8 @@ def _below_floor(value: str, protocols: tuple[str, ...]) -> bool:
 
 def tls_floor(judge: Judge) -> None:
     rule = "audit.postfix.tls_floor"
-    pf = judge.facts.postfix
+    pf = _installed(judge, rule)
     if pf is None:
-        judge.skip(rule, "Postfix is not installed")
         return
     contract = judge.contract
     want = postfix_tls_floor(pf, contract.min_protocol, contract.protocols)
@@ -247,9 +252,8 @@ def _too_wide(entry: str) -> bool:
 
 def mynetworks_open(judge: Judge) -> None:
     rule = "audit.postfix.mynetworks_open"
-    pf = judge.facts.postfix
+    pf = _installed(judge, rule)
     if pf is None:
-        judge.skip(rule, "Postfix is not installed")
         return
     value = pf.param("mynetworks") or ""
     wide = [e for e in value.replace(",", " ").split() if _too_wide(e)]
@@ -268,9 +272,8 @@ def smuggling(judge: Judge) -> None:
     """SMTP smuggling (CVE-2023-51764): bare <LF> normalized, unauthorised pipelining refused
     (Postfix >= 3.9 defaults; 3.7.9+ has the settings, off)."""
     rule = "audit.postfix.smuggling"
-    pf = judge.facts.postfix
+    pf = _installed(judge, rule)
     if pf is None:
-        judge.skip(rule, "Postfix is not installed")
         return
     bare = pf.param("smtpd_forbid_bare_newline")
     pipelining = pf.param("smtpd_forbid_unauth_pipelining")
